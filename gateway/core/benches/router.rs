@@ -1,0 +1,88 @@
+//! Router benchmarks: matching against 100k subscriptions (exact and wildcard) and fan-out.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use gw_core::bus::{
+    Bus, BusConfig, ClientId, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling, SubOptions,
+    SubscriptionFilter, SubscriptionTrie, Topic, TopicFilter,
+};
+use tokio::time::Instant;
+
+fn trie_with(n: u32, wildcard: bool) -> SubscriptionTrie {
+    let mut trie = SubscriptionTrie::new();
+    for i in 0..n {
+        let f =
+            if wildcard { format!("site/{}/+/temp/#", i % 1000) } else { format!("site/{}/dev/{i}/temp", i % 1000) };
+        trie.insert(&TopicFilter::new(f).unwrap(), None, i, SubOptions::default());
+    }
+    trie
+}
+
+fn bench_trie(c: &mut Criterion) {
+    let exact = trie_with(100_000, false);
+    let topic = Topic::new("site/42/dev/50042/temp").unwrap();
+    c.bench_function("trie_match_100k_exact", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            exact.for_each_match(&topic, |leaf| n += leaf.subs.len());
+            assert_eq!(n, 1);
+        })
+    });
+    let wild = trie_with(100_000, true);
+    let topic = Topic::new("site/42/dev7/temp/x").unwrap();
+    c.bench_function("trie_match_100k_wildcard", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            wild.for_each_match(&topic, |leaf| n += leaf.subs.len());
+            assert_eq!(n, 100);
+        })
+    });
+}
+
+fn bench_fanout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let bus = Bus::new(BusConfig::default());
+    let now = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..1000 {
+        let opened = bus.open_session(
+            OpenSession {
+                client_id: ClientId::new(format!("sub{i}")),
+                clean_start: true,
+                expiry: Some(std::time::Duration::ZERO),
+                will: None,
+                doorbell: Arc::new(Doorbell::new()),
+            },
+            now,
+        );
+        let opts = SubOptions { qos: QoS::AtMostOnce, ..SubOptions::default() };
+        opened
+            .handle
+            .subscribe(&SubscriptionFilter::parse("fan/out").unwrap(), opts, RetainHandling::Send, now)
+            .unwrap();
+        handles.push(opened.handle);
+    }
+    let topic = Topic::new("fan/out").unwrap();
+    let payload = Bytes::from_static(&[0u8; 64]);
+    let mut out: Vec<Outbound> = Vec::new();
+    c.bench_function("bus_fanout_1000_qos0_publish_and_drain", |b| {
+        b.iter_batched(
+            || Message::new(topic.clone(), payload.clone(), QoS::AtMostOnce, false),
+            |msg| {
+                let outcome = bus.publish(msg, now).unwrap();
+                assert_eq!(outcome.matched, 1000);
+                for h in &handles {
+                    out.clear();
+                    h.take_outbound(now, 32, 64, &mut out);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench_trie, bench_fanout);
+criterion_main!(benches);

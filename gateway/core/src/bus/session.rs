@@ -1,0 +1,311 @@
+//! Sessions: what the bus keeps for a client id across connections.
+//!
+//! A session holds the subscriptions, the mqueue (messages waiting to be sent), the inflight
+//! window (sent QoS 1/2 messages not yet acknowledged), the exactly-once state of incoming
+//! QoS 2 messages, the will and the expiry. It lives apart from any connection: a connection
+//! *attaches* to it, and when the connection goes, the session is parked until it expires.
+//!
+//! Every attachment gets a new generation number; a connection whose generation is no longer
+//! the session's has been taken over and may not touch the session any more.
+
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU16;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+use super::doorbell::Doorbell;
+use super::message::{ClientId, Delivery, Message, QoS};
+use super::queue::{MessageQueue, QueueLimits};
+use super::topic::SubscriptionFilter;
+use super::trie::{SubOptions, SubscriberId};
+
+/// Session limits (`mqtt.*` keys named as in EMQX).
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// `mqtt.max_mqueue_len`: 0 = unlimited.
+    pub max_mqueue_len: usize,
+    /// `mqtt.max_mqueue_bytes`: 0 = unlimited.
+    pub max_mqueue_bytes: usize,
+    /// `mqtt.mqueue_store_qos0`: queue QoS 0 messages for offline sessions.
+    pub mqueue_store_qos0: bool,
+    /// `mqtt.max_inflight`: unacknowledged QoS 1/2 deliveries per session.
+    pub max_inflight: u16,
+    /// `mqtt.retry_interval`: resend unacknowledged deliveries after this; None = only on reconnect.
+    pub retry_interval: Option<Duration>,
+    /// `mqtt.max_awaiting_rel`: incoming QoS 2 messages waiting for PUBREL.
+    pub max_awaiting_rel: usize,
+    /// `mqtt.await_rel_timeout`: forget an incoming QoS 2 packet id after this without PUBREL.
+    pub await_rel_timeout: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_mqueue_len: 1000,
+            max_mqueue_bytes: 0,
+            mqueue_store_qos0: true,
+            max_inflight: 32,
+            retry_interval: None,
+            max_awaiting_rel: 100,
+            await_rel_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl SessionLimits {
+    pub(crate) fn queue_limits(&self) -> QueueLimits {
+        QueueLimits { max_len: self.max_mqueue_len, max_bytes: self.max_mqueue_bytes }
+    }
+}
+
+/// A will message and its delay (MQTT 5 Will Delay Interval; 0 for older protocols).
+#[derive(Debug, Clone)]
+pub struct Will {
+    /// The message to publish.
+    pub message: Message,
+    /// How long after an abnormal disconnect to publish it.
+    pub delay: Duration,
+    /// Message expiry counted from when the will is published (MQTT 5).
+    pub message_expiry: Option<Duration>,
+}
+
+/// Where an unacknowledged delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflightPhase {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    AwaitingAck,
+    /// PUBREC received and PUBREL sent; waiting for PUBCOMP.
+    AwaitingComp,
+}
+
+#[derive(Debug)]
+pub(crate) struct InflightEntry {
+    pub(crate) packet_id: NonZeroU16,
+    pub(crate) delivery: Delivery,
+    pub(crate) phase: InflightPhase,
+    pub(crate) sent_at: Instant,
+}
+
+/// Something the connection must send for the session.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A message; `packet_id` is `Some` for QoS 1/2.
+    Publish {
+        /// Packet id for QoS 1/2.
+        packet_id: Option<NonZeroU16>,
+        /// The delivery.
+        delivery: Delivery,
+        /// Whether this is a resend (DUP flag).
+        dup: bool,
+    },
+    /// Second step of an outgoing QoS 2 exchange, sent again on resume/retry.
+    PubRel(NonZeroU16),
+}
+
+/// Result of registering an incoming QoS 2 packet id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncomingQos2 {
+    /// First time: publish the message.
+    New,
+    /// Already received and waiting for PUBREL: do not publish again [MQTT-4.3.3-10].
+    Duplicate,
+    /// `max_awaiting_rel` reached.
+    Full,
+}
+
+#[derive(Debug)]
+pub(crate) struct Attachment {
+    pub(crate) doorbell: Arc<Doorbell>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub(crate) subscriptions: HashMap<SubscriptionFilter, SubOptions>,
+    pub(crate) mqueue: MessageQueue,
+    /// Retained messages owed to new subscriptions: sent before the mqueue and not bounded by
+    /// it, so a `#` subscriber receives every retained message (bounded by the store itself).
+    pub(crate) retained_backlog: VecDeque<Delivery>,
+    pub(crate) inflight: VecDeque<InflightEntry>,
+    next_packet_id: u16,
+    pub(crate) awaiting_rel: HashMap<u16, Instant>,
+    pub(crate) attachment: Option<Attachment>,
+    pub(crate) generation: u64,
+    /// None = never expires.
+    pub(crate) expiry: Option<Duration>,
+    pub(crate) will: Option<Will>,
+    /// Set once the session has ended, so late operations become no-ops.
+    pub(crate) terminated: bool,
+}
+
+/// One session; shared by the registry, the router (through its subscriber id) and the
+/// attached connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) client_id: ClientId,
+    pub(crate) id: SubscriberId,
+    /// Mirrors `state.attachment.is_some()` so shared-subscription picking can prefer
+    /// connected members without taking every member's lock.
+    pub(crate) connected: AtomicBool,
+    pub(crate) state: Mutex<SessionState>,
+}
+
+impl Session {
+    pub(crate) fn new(client_id: ClientId, id: SubscriberId, generation: u64, expiry: Option<Duration>) -> Self {
+        Self {
+            client_id,
+            id,
+            connected: AtomicBool::new(false),
+            state: Mutex::new(SessionState {
+                subscriptions: HashMap::new(),
+                mqueue: MessageQueue::default(),
+                retained_backlog: VecDeque::new(),
+                inflight: VecDeque::new(),
+                next_packet_id: 1,
+                awaiting_rel: HashMap::new(),
+                attachment: None,
+                generation,
+                expiry,
+                will: None,
+                terminated: false,
+            }),
+        }
+    }
+}
+
+impl SessionState {
+    /// Next free packet id (1..=65535, skipping ids in flight).
+    fn allocate_packet_id(&mut self) -> NonZeroU16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if let Some(id) = NonZeroU16::new(id) {
+                if !self.inflight.iter().any(|e| e.packet_id == id) {
+                    return id;
+                }
+            }
+        }
+    }
+
+    /// Moves deliveries into `out`: retained backlog first, then the mqueue, QoS 1/2 ones
+    /// only while the inflight window has room. At most `max_batch` per call so one wake-up
+    /// cannot build an unbounded write buffer. Returns how many expired ones were skipped.
+    pub(crate) fn take_outbound(
+        &mut self,
+        now: Instant,
+        window: usize,
+        max_batch: usize,
+        out: &mut Vec<Outbound>,
+    ) -> u64 {
+        let mut expired = 0;
+        let mut taken = 0;
+        while taken < max_batch {
+            let from_backlog = !self.retained_backlog.is_empty();
+            let next = if from_backlog { self.retained_backlog.pop_front() } else { self.mqueue.pop() };
+            let Some(delivery) = next else { break };
+            if delivery.message.is_expired(now) {
+                expired += 1;
+                continue;
+            }
+            if delivery.qos == QoS::AtMostOnce {
+                out.push(Outbound::Publish { packet_id: None, delivery, dup: false });
+                taken += 1;
+                continue;
+            }
+            if self.inflight.len() >= window {
+                if from_backlog {
+                    self.retained_backlog.push_front(delivery);
+                } else {
+                    self.mqueue.push_front(delivery);
+                }
+                break;
+            }
+            let packet_id = self.allocate_packet_id();
+            self.inflight.push_back(InflightEntry {
+                packet_id,
+                delivery: delivery.clone(),
+                phase: InflightPhase::AwaitingAck,
+                sent_at: now,
+            });
+            out.push(Outbound::Publish { packet_id: Some(packet_id), delivery, dup: false });
+            taken += 1;
+        }
+        expired
+    }
+
+    /// Whether `take_outbound` would produce something now.
+    pub(crate) fn has_sendable(&self, window: usize) -> bool {
+        let head = self.retained_backlog.front().or_else(|| self.mqueue.front());
+        head.is_some_and(|d| d.qos == QoS::AtMostOnce || self.inflight.len() < window)
+    }
+
+    /// Everything in flight, to send again after a reconnect (PUBLISH with DUP, or PUBREL).
+    pub(crate) fn resend_all(&mut self, now: Instant, out: &mut Vec<Outbound>) {
+        for entry in &mut self.inflight {
+            entry.sent_at = now;
+            out.push(resend_of(entry));
+        }
+    }
+
+    /// In-flight entries older than `retry`, to send again.
+    pub(crate) fn resend_due(&mut self, now: Instant, retry: Duration, out: &mut Vec<Outbound>) {
+        for entry in &mut self.inflight {
+            if entry.sent_at + retry <= now {
+                entry.sent_at = now;
+                out.push(resend_of(entry));
+            }
+        }
+    }
+
+    pub(crate) fn next_retry_at(&self, retry: Duration) -> Option<Instant> {
+        self.inflight.iter().map(|e| e.sent_at + retry).min()
+    }
+
+    /// PUBACK or PUBCOMP: the exchange is over.
+    pub(crate) fn complete(&mut self, packet_id: NonZeroU16) -> Option<Delivery> {
+        let i = self.inflight.iter().position(|e| e.packet_id == packet_id)?;
+        self.inflight.remove(i).map(|e| e.delivery)
+    }
+
+    /// PUBREC: the receiver has the message; PUBREL follows.
+    pub(crate) fn received(&mut self, packet_id: NonZeroU16, now: Instant) -> bool {
+        match self.inflight.iter_mut().find(|e| e.packet_id == packet_id) {
+            Some(e) => {
+                e.phase = InflightPhase::AwaitingComp;
+                e.sent_at = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn incoming_qos2(
+        &mut self,
+        packet_id: NonZeroU16,
+        now: Instant,
+        limits: &SessionLimits,
+    ) -> IncomingQos2 {
+        let timeout = limits.await_rel_timeout;
+        self.awaiting_rel.retain(|_, at| *at + timeout > now);
+        if self.awaiting_rel.contains_key(&packet_id.get()) {
+            return IncomingQos2::Duplicate;
+        }
+        if limits.max_awaiting_rel != 0 && self.awaiting_rel.len() >= limits.max_awaiting_rel {
+            return IncomingQos2::Full;
+        }
+        self.awaiting_rel.insert(packet_id.get(), now);
+        IncomingQos2::New
+    }
+}
+
+fn resend_of(entry: &InflightEntry) -> Outbound {
+    match entry.phase {
+        InflightPhase::AwaitingAck => {
+            Outbound::Publish { packet_id: Some(entry.packet_id), delivery: entry.delivery.clone(), dup: true }
+        }
+        InflightPhase::AwaitingComp => Outbound::PubRel(entry.packet_id),
+    }
+}

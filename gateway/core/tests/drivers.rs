@@ -1,0 +1,275 @@
+//! The transport drivers with toy protocols over real sockets on 127.0.0.1: bytes in and
+//! out, doorbell rings, timers, peer demultiplexing, close and shutdown paths.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gw_core::bus::Doorbell;
+use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
+use gw_core::conn::stream::StreamLimits;
+use gw_core::conn::{CloseCause, DatagramHandler, DatagramProtocol, Flow, StreamHandler, StreamProtocol};
+use gw_core::listener::{serve_tcp, ListenerLimits};
+use gw_core::shutdown::Shutdown;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::time::Instant;
+
+/// Line protocol: echoes each line upper-cased; "quit" closes; "ring" rings its own
+/// doorbell, which writes "rung"; "later" arms a 50 ms timer that writes "timer".
+struct Lines {
+    doorbell: Arc<Doorbell>,
+    timer: Option<Instant>,
+    closed: Arc<Mutex<Vec<CloseCause>>>,
+}
+
+impl StreamHandler for Lines {
+    fn doorbell(&self) -> Arc<Doorbell> {
+        self.doorbell.clone()
+    }
+
+    async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
+        while let Some(pos) = input.iter().position(|&b| b == b'\n') {
+            let line = input.split_to(pos + 1);
+            let text = std::str::from_utf8(&line[..pos]).unwrap().to_string();
+            match text.as_str() {
+                "quit" => {
+                    out.extend_from_slice(b"BYE\n");
+                    return Flow::Close;
+                }
+                "ring" => self.doorbell.ring(),
+                "later" => self.timer = Some(now + Duration::from_millis(50)),
+                _ => {
+                    out.extend_from_slice(text.to_uppercase().as_bytes());
+                    out.extend_from_slice(b"\n");
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn on_doorbell(&mut self, _now: Instant, out: &mut BytesMut) -> Flow {
+        out.extend_from_slice(b"rung\n");
+        Flow::Continue
+    }
+
+    fn on_timeout(&mut self, _now: Instant, out: &mut BytesMut) -> Flow {
+        self.timer = None;
+        out.extend_from_slice(b"timer\n");
+        Flow::Continue
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {
+        out.extend_from_slice(b"shutdown\n");
+    }
+
+    fn on_closed(&mut self, _now: Instant, cause: CloseCause) {
+        self.closed.lock().push(cause);
+    }
+}
+
+struct LinesProtocol {
+    closed: Arc<Mutex<Vec<CloseCause>>>,
+}
+
+impl StreamProtocol for LinesProtocol {
+    type Handler = Lines;
+    fn name(&self) -> &'static str {
+        "lines"
+    }
+    fn connect(&self, _peer: SocketAddr, _now: Instant) -> Lines {
+        Lines { doorbell: Arc::new(Doorbell::new()), timer: None, closed: self.closed.clone() }
+    }
+}
+
+async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    let fut = async {
+        loop {
+            if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                return String::from_utf8(line[..pos].to_vec()).unwrap();
+            }
+            let mut chunk = [0u8; 256];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed while waiting for a line");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut).await.expect("timed out waiting for a line")
+}
+
+async fn start_lines(max_connections: usize) -> (SocketAddr, Shutdown, Arc<Mutex<Vec<CloseCause>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::new();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let protocol = Arc::new(LinesProtocol { closed: closed.clone() });
+    let limits = ListenerLimits { max_connections, stream: StreamLimits::default() };
+    tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), limits));
+    (addr, shutdown, closed)
+}
+
+async fn wait_for(cond: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached in 2 s");
+}
+
+#[tokio::test]
+async fn stream_driver_runs_input_doorbell_timer_and_close() {
+    let (addr, _shutdown, closed) = start_lines(10).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    // Input split across writes is reassembled by the handler's buffer.
+    s.write_all(b"hel").await.unwrap();
+    s.write_all(b"lo\nworld\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "HELLO");
+    assert_eq!(read_line(&mut s, &mut buf).await, "WORLD");
+    s.write_all(b"ring\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "rung");
+    s.write_all(b"later\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "timer");
+    s.write_all(b"quit\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "BYE");
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert_eq!(n, 0, "closed after the goodbye was flushed");
+    wait_for(|| closed.lock().as_slice() == [CloseCause::Handler]).await;
+}
+
+#[tokio::test]
+async fn stream_driver_reports_peer_close_and_shutdown() {
+    let (addr, shutdown, closed) = start_lines(10).await;
+    let s = TcpStream::connect(addr).await.unwrap();
+    drop(s);
+    wait_for(|| closed.lock().as_slice() == [CloseCause::PeerClosed]).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(b"x\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "X");
+    shutdown.cancel();
+    assert_eq!(read_line(&mut s, &mut buf).await, "shutdown");
+    wait_for(|| closed.lock().len() == 2).await;
+    assert_eq!(closed.lock()[1], CloseCause::Shutdown);
+}
+
+#[tokio::test]
+async fn listener_enforces_max_connections() {
+    let (addr, _shutdown, _closed) = start_lines(1).await;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    first.write_all(b"a\n").await.unwrap();
+    assert_eq!(read_line(&mut first, &mut buf).await, "A");
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut rest)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "the connection over the limit is closed");
+    first.write_all(b"b\n").await.unwrap();
+    assert_eq!(read_line(&mut first, &mut buf).await, "B", "the first connection is unaffected");
+}
+
+/// Datagram echo: replies "<n>:<payload>" with a per-peer counter; "bye" ends the peer;
+/// a first datagram "no" is refused.
+struct Echo {
+    doorbell: Arc<Doorbell>,
+    count: usize,
+    closed: Arc<AtomicUsize>,
+}
+
+impl DatagramHandler for Echo {
+    fn doorbell(&self) -> Arc<Doorbell> {
+        self.doorbell.clone()
+    }
+    async fn on_datagram(&mut self, _now: Instant, datagram: Bytes, out: &mut Vec<Bytes>) -> Flow {
+        if &datagram[..] == b"bye" {
+            return Flow::Close;
+        }
+        self.count += 1;
+        let mut reply = format!("{}:", self.count).into_bytes();
+        reply.extend_from_slice(&datagram);
+        out.push(Bytes::from(reply));
+        Flow::Continue
+    }
+    fn on_doorbell(&mut self, _now: Instant, _out: &mut Vec<Bytes>) -> Flow {
+        Flow::Continue
+    }
+    fn on_timeout(&mut self, _now: Instant, _out: &mut Vec<Bytes>) -> Flow {
+        Flow::Continue
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn on_shutdown(&mut self, _now: Instant, _out: &mut Vec<Bytes>) {}
+    fn on_closed(&mut self, _now: Instant, _cause: CloseCause) {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct EchoProtocol {
+    closed: Arc<AtomicUsize>,
+}
+
+impl DatagramProtocol for EchoProtocol {
+    type Handler = Echo;
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn accept(&self, _peer: SocketAddr, first: &[u8], _now: Instant) -> Option<Echo> {
+        (first != b"no").then(|| Echo { doorbell: Arc::new(Doorbell::new()), count: 0, closed: self.closed.clone() })
+    }
+}
+
+async fn recv(socket: &UdpSocket) -> String {
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await.expect("no reply").unwrap();
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn datagram_driver_keeps_one_handler_per_peer() {
+    let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let stats = Arc::new(DatagramStats::default());
+    let shutdown = Shutdown::new();
+    tokio::spawn(run_datagram(
+        server,
+        Arc::new(EchoProtocol { closed: closed.clone() }),
+        shutdown.clone(),
+        DatagramLimits::default(),
+        stats.clone(),
+    ));
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    a.connect(addr).await.unwrap();
+    b.connect(addr).await.unwrap();
+    a.send(b"x").await.unwrap();
+    assert_eq!(recv(&a).await, "1:x");
+    a.send(b"y").await.unwrap();
+    assert_eq!(recv(&a).await, "2:y");
+    b.send(b"z").await.unwrap();
+    assert_eq!(recv(&b).await, "1:z", "each peer has its own handler");
+    // A peer that ends starts afresh with its next datagram.
+    a.send(b"bye").await.unwrap();
+    wait_for(|| closed.load(Ordering::SeqCst) == 1).await;
+    a.send(b"w").await.unwrap();
+    assert_eq!(recv(&a).await, "1:w");
+    // Refused first datagrams are counted and answered with nothing.
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    c.connect(addr).await.unwrap();
+    c.send(b"no").await.unwrap();
+    wait_for(|| stats.refused.load(Ordering::SeqCst) == 1).await;
+    shutdown.cancel();
+    wait_for(|| closed.load(Ordering::SeqCst) == 3).await;
+}

@@ -1,0 +1,372 @@
+//! The configuration tree: built-in defaults ← `etc/gateway.toml` (or `--config PATH`) ←
+//! `GATEWAY_*` environment variables (nested keys joined by `__`, e.g.
+//! `GATEWAY_MQTT__MAX_MQUEUE_LEN=500`). Key names follow EMQX's.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
+use gw_core::config::{ByteSize, ConfigDuration};
+use gw_mapping::mqtt::MqttSettings;
+use gw_mqtt::channel::ChannelConfig;
+use gw_mqtt::codec::QoS;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `log.*`.
+    pub log: LogConfig,
+    /// `mqtt.*`: MQTT protocol limits and session behaviour (shared by the bus).
+    pub mqtt: MqttConfig,
+    /// `retainer.*`: the retained-message store.
+    pub retainer: RetainerConfig,
+    /// `listeners.*`: MQTT listeners by type and name.
+    pub listeners: ListenersConfig,
+}
+
+/// `log.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `log.level`: `error`, `warn`, `info`, `debug`, `trace` (or a tracing filter).
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+/// `mqtt.*`, named and defaulted as in EMQX.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Close a connection that sends no CONNECT within this.
+    pub idle_timeout: ConfigDuration,
+    /// Largest MQTT packet accepted.
+    pub max_packet_size: ByteSize,
+    /// Longest client id accepted.
+    pub max_clientid_len: usize,
+    /// Most levels in a topic or filter; 0 = unlimited.
+    pub max_topic_levels: usize,
+    /// Topic Alias Maximum offered to MQTT 5 clients.
+    pub max_topic_alias: u16,
+    /// Highest QoS accepted (0, 1 or 2).
+    pub max_qos_allowed: u8,
+    /// Whether retained messages are accepted.
+    pub retain_available: bool,
+    /// Whether wildcard subscriptions are allowed.
+    pub wildcard_subscription: bool,
+    /// Whether shared subscriptions (`$share/`, `$queue/`) are allowed.
+    pub shared_subscription: bool,
+    /// How a shared group picks a member.
+    pub shared_subscription_strategy: SharedStrategy,
+    /// Keep alive imposed on MQTT 5 clients, or `disabled`.
+    pub server_keepalive: ConfigDuration,
+    /// Close after keep alive × this without a packet.
+    pub keepalive_multiplier: f32,
+    /// Resend unacknowledged QoS 1/2 deliveries after this; `infinity` = only on reconnect.
+    pub retry_interval: ConfigDuration,
+    /// Session expiry of MQTT 3.x clients with Clean Session = 0.
+    pub session_expiry_interval: ConfigDuration,
+    /// Cap on the session expiry MQTT 5 clients ask for.
+    pub max_session_expiry_interval: ConfigDuration,
+    /// Incoming QoS 2 messages waiting for PUBREL per session.
+    pub max_awaiting_rel: usize,
+    /// Forget an incoming QoS 2 packet id after this without PUBREL.
+    pub await_rel_timeout: ConfigDuration,
+    /// Unacknowledged QoS 1/2 deliveries per session.
+    pub max_inflight: u16,
+    /// Messages queued per session; the oldest is dropped beyond this. 0 = unlimited.
+    pub max_mqueue_len: usize,
+    /// Bytes queued per session; the oldest is dropped beyond this. 0 = unlimited.
+    pub max_mqueue_bytes: ByteSize,
+    /// Queue QoS 0 messages for disconnected persistent sessions.
+    pub mqueue_store_qos0: bool,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: ConfigDuration::from_secs(15),
+            max_packet_size: ByteSize(1 << 20),
+            max_clientid_len: 65535,
+            max_topic_levels: 128,
+            max_topic_alias: 65535,
+            max_qos_allowed: 2,
+            retain_available: true,
+            wildcard_subscription: true,
+            shared_subscription: true,
+            shared_subscription_strategy: SharedStrategy::RoundRobin,
+            server_keepalive: ConfigDuration::INFINITY,
+            keepalive_multiplier: 1.5,
+            retry_interval: ConfigDuration::INFINITY,
+            session_expiry_interval: ConfigDuration::from_secs(7200),
+            max_session_expiry_interval: ConfigDuration::INFINITY,
+            max_awaiting_rel: 100,
+            await_rel_timeout: ConfigDuration::from_secs(300),
+            max_inflight: 32,
+            max_mqueue_len: 1000,
+            max_mqueue_bytes: ByteSize(64 << 20),
+            mqueue_store_qos0: true,
+        }
+    }
+}
+
+/// `retainer.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetainerConfig {
+    /// Whether retained messages are stored at all.
+    pub enable: bool,
+    /// Most retained messages; 0 = unlimited.
+    pub max_retained_messages: usize,
+    /// Largest retained payload stored.
+    pub max_payload_size: ByteSize,
+    /// Expiry of retained messages that carry none; `0s` = never.
+    pub msg_expiry_interval: ConfigDuration,
+}
+
+impl Default for RetainerConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            max_retained_messages: 0,
+            max_payload_size: ByteSize(1 << 20),
+            msg_expiry_interval: ConfigDuration::from_secs(0),
+        }
+    }
+}
+
+/// `listeners.<type>.<name>`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// MQTT over TCP listeners.
+    pub tcp: BTreeMap<String, TcpListenerConfig>,
+    /// MQTT over WebSocket listeners.
+    pub ws: BTreeMap<String, WsListenerConfig>,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            tcp: BTreeMap::from([("default".to_string(), TcpListenerConfig::default())]),
+            ws: BTreeMap::from([("default".to_string(), WsListenerConfig::default())]),
+        }
+    }
+}
+
+/// One TCP listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TcpListenerConfig {
+    /// Whether it runs.
+    pub enable: bool,
+    /// `"0.0.0.0:1883"`, `"127.0.0.1:0"` or just a port `"1883"`.
+    pub bind: String,
+    /// Connections at once.
+    pub max_connections: usize,
+}
+
+impl Default for TcpListenerConfig {
+    fn default() -> Self {
+        Self { enable: true, bind: "0.0.0.0:1883".into(), max_connections: 1_024_000 }
+    }
+}
+
+/// One WebSocket listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WsListenerConfig {
+    /// Whether it runs.
+    pub enable: bool,
+    /// Bind address.
+    pub bind: String,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// `websocket.*` options.
+    pub websocket: WebsocketOptions,
+}
+
+impl Default for WsListenerConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            bind: "0.0.0.0:8083".into(),
+            max_connections: 1_024_000,
+            websocket: WebsocketOptions::default(),
+        }
+    }
+}
+
+/// `listeners.ws.<name>.websocket.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebsocketOptions {
+    /// HTTP path of the upgrade.
+    pub mqtt_path: String,
+    /// Subprotocols accepted, comma separated.
+    pub supported_subprotocols: String,
+    /// Refuse a client that offers none of them.
+    pub fail_if_no_subprotocol: bool,
+}
+
+impl Default for WebsocketOptions {
+    fn default() -> Self {
+        Self {
+            mqtt_path: "/mqtt".into(),
+            supported_subprotocols: "mqtt, mqtt-v3, mqtt-v3.1.1, mqtt-v5".into(),
+            fail_if_no_subprotocol: true,
+        }
+    }
+}
+
+/// A configuration error that names the key and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Parses a bind address: `host:port`, or a bare port meaning all interfaces.
+pub fn parse_bind(bind: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = bind.trim().parse::<u16>() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    bind.trim().parse().map_err(|_| format!("invalid bind address {bind:?}; use \"0.0.0.0:1883\" or \"1883\""))
+}
+
+impl GatewayConfig {
+    /// Loads defaults ← `file` (if given) ← `GATEWAY_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("GATEWAY_").split("__"));
+        Self::from_figment(&figment)
+    }
+
+    /// Extracts and validates a configuration from any figment (used by tests too).
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Self = figment.extract().map_err(|e| ConfigError(format_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: ranges and addresses. The error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("invalid value for key `{key}`: {why}")));
+        let m = &self.mqtt;
+        if m.max_qos_allowed > 2 {
+            return bad("mqtt.max_qos_allowed", format!("{} is not 0, 1 or 2", m.max_qos_allowed));
+        }
+        if !(m.keepalive_multiplier > 0.0 && m.keepalive_multiplier.is_finite()) {
+            return bad("mqtt.keepalive_multiplier", "must be a positive number".into());
+        }
+        if m.max_inflight == 0 {
+            return bad("mqtt.max_inflight", "must be between 1 and 65535".into());
+        }
+        if m.max_clientid_len < 23 {
+            return bad("mqtt.max_clientid_len", "must be between 23 and 65535 (MQTT requires 23)".into());
+        }
+        if m.max_packet_size.0 < 64 || m.max_packet_size.0 > 268_435_456 {
+            return bad("mqtt.max_packet_size", "must be between 64B and 256MB".into());
+        }
+        if let Some(d) = m.server_keepalive.get() {
+            if d.as_secs() > u64::from(u16::MAX) {
+                return bad("mqtt.server_keepalive", "must be at most 65535s or \"disabled\"".into());
+            }
+        }
+        if m.idle_timeout.get().is_none() {
+            return bad("mqtt.idle_timeout", "must be finite".into());
+        }
+        for (name, l) in &self.listeners.tcp {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("listeners.tcp.{name}.bind"), why);
+            }
+        }
+        for (name, l) in &self.listeners.ws {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("listeners.ws.{name}.bind"), why);
+            }
+            if !l.websocket.mqtt_path.starts_with('/') {
+                return bad(&format!("listeners.ws.{name}.websocket.mqtt_path"), "must start with '/'".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The bus configuration.
+    pub fn bus(&self) -> BusConfig {
+        let m = &self.mqtt;
+        let r = &self.retainer;
+        BusConfig {
+            session: SessionLimits {
+                max_mqueue_len: m.max_mqueue_len,
+                max_mqueue_bytes: usize::try_from(m.max_mqueue_bytes.0).unwrap_or(usize::MAX),
+                mqueue_store_qos0: m.mqueue_store_qos0,
+                max_inflight: m.max_inflight,
+                retry_interval: m.retry_interval.get(),
+                max_awaiting_rel: m.max_awaiting_rel,
+                await_rel_timeout: m.await_rel_timeout.or_max(),
+            },
+            retain: r.enable.then(|| RetainLimits {
+                max_retained_messages: r.max_retained_messages,
+                max_payload_size: usize::try_from(r.max_payload_size.0).unwrap_or(usize::MAX),
+                msg_expiry_interval: r.msg_expiry_interval.get().filter(|d| !d.is_zero()),
+            }),
+            shared_strategy: m.shared_subscription_strategy,
+            max_topic_levels: m.max_topic_levels,
+        }
+    }
+
+    /// The MQTT front-end settings.
+    pub fn mqtt_settings(&self) -> MqttSettings {
+        let m = &self.mqtt;
+        let max_qos = QoS::from_u8(m.max_qos_allowed).unwrap_or(QoS::ExactlyOnce);
+        MqttSettings {
+            channel: ChannelConfig {
+                max_packet_size: u32::try_from(m.max_packet_size.0).unwrap_or(u32::MAX),
+                max_clientid_len: m.max_clientid_len,
+                max_qos_allowed: max_qos,
+                retain_available: m.retain_available && self.retainer.enable,
+                wildcard_subscription: m.wildcard_subscription,
+                shared_subscription: m.shared_subscription,
+                max_topic_alias: m.max_topic_alias,
+                // Inbound QoS 1 is acknowledged at once; what stays unacknowledged is QoS 2
+                // waiting for PUBREL, which `max_awaiting_rel` bounds.
+                receive_maximum: u16::try_from(m.max_awaiting_rel.clamp(1, 65535)).unwrap_or(u16::MAX),
+                server_keepalive: m.server_keepalive.get().map(|d| u16::try_from(d.as_secs()).unwrap_or(u16::MAX)),
+                keepalive_multiplier: m.keepalive_multiplier,
+                idle_timeout: m.idle_timeout.get().unwrap_or(Duration::from_secs(15)),
+            },
+            session_expiry_interval: m.session_expiry_interval.get(),
+            max_session_expiry_interval: m.max_session_expiry_interval.get(),
+            delivery_batch: 256,
+        }
+    }
+}
+
+fn format_figment_error(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            if key.is_empty() {
+                format!("{}", err.kind)
+            } else {
+                format!("invalid value for key `{key}`: {}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

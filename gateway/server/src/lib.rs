@@ -1,0 +1,122 @@
+//! The gateway server: configuration, wiring of the bus and the front-ends, listeners.
+//!
+//! # Layout
+//! - [`config`]: the configuration tree, loaded with figment from defaults, a TOML file and
+//!   `GATEWAY_*` environment variables; every value validated with the key named on error.
+//! - [`start`] binds every enabled listener, starts the bus's timers and returns a
+//!   [`Running`] gateway that reports its bound addresses (tests bind port 0) and shuts
+//!   down gracefully.
+//! - `main.rs`: the `gateway` binary (CLI, logging, signals).
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gw_core::bus::Bus;
+use gw_core::conn::stream::StreamLimits;
+use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
+use gw_core::shutdown::Shutdown;
+use gw_mapping::mqtt::MqttFrontend;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use config::GatewayConfig;
+
+/// A bound listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundListener {
+    /// `mqtt:tcp`, `mqtt:ws`.
+    pub kind: &'static str,
+    /// The listener's name in the config (`default`).
+    pub name: String,
+    /// The address it listens on (with the real port when the config said 0).
+    pub addr: SocketAddr,
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// The bus.
+    pub bus: Bus,
+    /// Every bound listener.
+    pub listeners: Vec<BoundListener>,
+    shutdown: Shutdown,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The address of the listener of `kind` named `name`.
+    pub fn addr(&self, kind: &str, name: &str) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.kind == kind && l.name == name).map(|l| l.addr)
+    }
+
+    /// Stops accepting, tells every connection to close, and waits (bounded) for them.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    }
+
+    /// Resolves when a shutdown was requested.
+    pub async fn stopped(&self) {
+        self.shutdown.cancelled().await;
+    }
+}
+
+/// Binds every enabled listener and starts serving.
+pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
+    let bus = Bus::new(config.bus());
+    let shutdown = Shutdown::new();
+    let mut tasks = JoinSet::new();
+    let mut listeners = Vec::new();
+    {
+        let bus = bus.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move { bus.run_timers(token.cancelled_owned()).await });
+    }
+    let settings = config.mqtt_settings();
+    let mqtt = Arc::new(MqttFrontend::new(bus.clone(), settings.clone()));
+    let stream_limits = StreamLimits {
+        write_high_watermark: (settings.channel.max_packet_size as usize).clamp(64 * 1024, 4 << 20),
+        ..StreamLimits::default()
+    };
+    for (name, l) in config.listeners.tcp.iter().filter(|(_, l)| l.enable) {
+        let addr = config::parse_bind(&l.bind).map_err(anyhow::Error::msg)?;
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("listeners.tcp.{name}: cannot bind {addr}"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(listener = %format!("tcp:{name}"), addr = %bound, "mqtt_listener_started");
+        listeners.push(BoundListener { kind: "mqtt:tcp", name: name.clone(), addr: bound });
+        let limits = ListenerLimits { max_connections: l.max_connections, stream: stream_limits };
+        tasks.spawn(serve_tcp(listener, mqtt.clone(), shutdown.clone(), limits));
+    }
+    for (name, l) in config.listeners.ws.iter().filter(|(_, l)| l.enable) {
+        let addr = config::parse_bind(&l.bind).map_err(anyhow::Error::msg)?;
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("listeners.ws.{name}: cannot bind {addr}"))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(listener = %format!("ws:{name}"), addr = %bound, path = %l.websocket.mqtt_path, "mqtt_listener_started");
+        listeners.push(BoundListener { kind: "mqtt:ws", name: name.clone(), addr: bound });
+        let limits = ListenerLimits { max_connections: l.max_connections, stream: stream_limits };
+        let ws = WsSettings {
+            path: l.websocket.mqtt_path.clone(),
+            subprotocols: l
+                .websocket
+                .supported_subprotocols
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            fail_if_no_subprotocol: l.websocket.fail_if_no_subprotocol,
+            max_message_size: settings.channel.max_packet_size as usize + 8,
+            allow_text: false,
+            text_output: false,
+            handshake_timeout: Duration::from_secs(10),
+        };
+        tasks.spawn(serve_ws(listener, mqtt.clone(), shutdown.clone(), limits, ws));
+    }
+    Ok(Running { bus, listeners, shutdown, tasks })
+}

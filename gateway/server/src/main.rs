@@ -1,0 +1,65 @@
+//! `gateway`: the multi-protocol IoT message gateway.
+//!
+//! Configuration: built-in defaults ← `etc/gateway.toml` (or `--config PATH`) ←
+//! `GATEWAY_*` environment variables. An invalid value stops start-up naming the key.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use gw_server::{start, GatewayConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about = "Multi-protocol IoT message gateway (MQTT and friends on one bus)")]
+struct Cli {
+    /// Configuration file (TOML). Default: etc/gateway.toml if it exists.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = cli.config.or_else(|| {
+        let default = PathBuf::from("etc/gateway.toml");
+        default.exists().then_some(default)
+    });
+    let config = GatewayConfig::load(file.as_deref()).context("configuration")?;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    if let Some(f) = &file {
+        tracing::info!(file = %f.display(), "config_loaded");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let running = start(config).await?;
+        tokio::select! {
+            () = shutdown_signal() => tracing::info!("shutting_down"),
+            () = running.stopped() => {}
+        }
+        running.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,12 @@
+//! Where each protocol meets the bus.
+//!
+//! A protocol crate knows its wire format and its rules; the bus knows topics, sessions and
+//! messages. This crate translates between the two vocabularies (topics, payload metadata,
+//! QoS, acknowledgements) and glues each protocol's sans-IO channel to the bus as a
+//! `gw_core::conn` handler.
+//!
+//! # Layout
+//! - [`mqtt`]: the MQTT front-end: [`mqtt::MqttFrontend`] (one per listener) and its
+//!   per-connection handler; `mqtt/convert.rs` holds the packet ⇄ message translation.
+
+pub mod mqtt;

@@ -1,0 +1,485 @@
+//! One MQTT connection: drives the channel with socket input and bus deliveries.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use gw_core::bus::{
+    Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, IncomingQos2, KickReason, Metrics,
+    OpenSession, Outbound, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
+};
+use gw_core::conn::{CloseCause, Flow, StreamHandler};
+use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event, SendError};
+use gw_mqtt::codec::{self, reason, Connect, MqttString, ProtocolVersion, Subscribe, Unsubscribe};
+use tokio::time::Instant;
+
+use super::convert::{message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
+use super::MqttSettings;
+
+/// The per-connection handler of the MQTT front-end.
+#[derive(Debug)]
+pub struct MqttConnection {
+    bus: Bus,
+    settings: Arc<MqttSettings>,
+    channel: Channel,
+    doorbell: Arc<Doorbell>,
+    peer: SocketAddr,
+    client: Option<ClientInfo>,
+    session: Option<SessionHandle>,
+    /// How the session ends when the connection does; set from the channel's close reason.
+    close_kind: Option<CloseKind>,
+    outbound: Vec<Outbound>,
+}
+
+fn std_now(now: Instant) -> std::time::Instant {
+    now.into_std()
+}
+
+fn expiry_secs(d: Option<Duration>) -> u32 {
+    d.map_or(u32::MAX, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX - 1))
+}
+
+impl MqttConnection {
+    pub(crate) fn new(
+        bus: Bus,
+        settings: Arc<MqttSettings>,
+        channel_config: Arc<ChannelConfig>,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        Self {
+            bus,
+            settings,
+            channel: Channel::new(channel_config, std_now(now)),
+            doorbell: Arc::new(Doorbell::new()),
+            peer,
+            client: None,
+            session: None,
+            close_kind: None,
+            outbound: Vec::new(),
+        }
+    }
+
+    /// Handles every event the channel has produced.
+    async fn drain_events(&mut self, now: Instant) -> Flow {
+        while let Some(event) = self.channel.poll_event() {
+            match event {
+                Event::Connect(connect) => self.on_connect(*connect, now).await,
+                Event::Publish(publish) => self.on_publish(publish, now),
+                Event::PubAck { packet_id, .. } | Event::PubComp { packet_id, .. } => {
+                    if let Some(s) = &self.session {
+                        s.complete(packet_id);
+                    }
+                }
+                Event::PubRec { packet_id, reason_code } => self.on_pubrec(packet_id, reason_code, now),
+                Event::PubRel { packet_id } => {
+                    let found = self.session.as_ref().is_some_and(|s| s.release_qos2(packet_id));
+                    self.channel.complete_release(packet_id, found);
+                }
+                Event::Subscribe(subscribe) => self.on_subscribe(subscribe, now),
+                Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+                Event::Closed(reason) => {
+                    self.on_channel_closed(reason);
+                    return Flow::Close;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_connect(&mut self, connect: Connect, now: Instant) {
+        let v5 = connect.version == ProtocolVersion::V5;
+        let assigned = connect.client_id.is_empty();
+        let client_id = if assigned { generated_client_id() } else { connect.client_id.as_str().to_owned() };
+        let client = ClientInfo {
+            protocol: "mqtt",
+            client_id: client_id.clone(),
+            username: connect.username.as_ref().map(|u| u.as_str().to_owned()),
+            peer: Some(self.peer),
+        };
+        match self.bus.authenticate(&client, connect.password.as_deref()).await {
+            AuthDecision::Allow { .. } => {}
+            AuthDecision::BadCredentials => {
+                tracing::info!(client_id, "connect_refused_bad_credentials");
+                self.channel.reject_connect(reason::BAD_USER_NAME_OR_PASSWORD, None);
+                return;
+            }
+            AuthDecision::NotAuthorized => {
+                tracing::info!(client_id, "connect_refused_not_authorized");
+                self.channel.reject_connect(reason::NOT_AUTHORIZED, None);
+                return;
+            }
+        }
+        let will = match &connect.will {
+            None => None,
+            Some(w) => {
+                let Ok(topic) = Topic::new(w.topic.as_bytes().clone()) else {
+                    self.channel.reject_connect(reason::TOPIC_NAME_INVALID, None);
+                    return;
+                };
+                let action = Action::Publish { qos: qos_to_bus(w.qos), retain: w.retain };
+                // A will the client may not publish is dropped, as EMQX does.
+                self.bus.authorize(&client, action, topic.as_str()).then(|| {
+                    let p = &w.properties;
+                    let mut message = gw_core::bus::Message::new(topic, w.payload.clone(), qos_to_bus(w.qos), w.retain);
+                    message.publisher = Some(ClientId::new(client_id.as_str()));
+                    message.props = props_to_bus(
+                        p.payload_format_indicator,
+                        p.content_type.as_ref(),
+                        p.response_topic.as_ref(),
+                        p.correlation_data.as_ref(),
+                        &p.user_properties,
+                    );
+                    Will {
+                        message,
+                        delay: Duration::from_secs(u64::from(p.will_delay_interval.unwrap_or(0))),
+                        message_expiry: p.message_expiry_interval.map(|s| Duration::from_secs(u64::from(s))),
+                    }
+                })
+            }
+        };
+        // Session expiry: MQTT 5 says it in CONNECT (u32::MAX = never); 3.x persistent
+        // sessions get `mqtt.session_expiry_interval` (EMQX's 2h).
+        let (expiry, changed) = if v5 {
+            let asked = connect.properties.session_expiry_interval.unwrap_or(0);
+            let asked = (asked != u32::MAX).then(|| Duration::from_secs(u64::from(asked)));
+            match (asked, self.settings.max_session_expiry_interval) {
+                (None, Some(max)) => (Some(max), true),
+                (Some(a), Some(max)) if a > max => (Some(max), true),
+                (a, _) => (a, false),
+            }
+        } else if connect.clean_start {
+            (Some(Duration::ZERO), false)
+        } else {
+            (self.settings.session_expiry_interval, false)
+        };
+        let opened = self.bus.open_session(
+            OpenSession {
+                client_id: ClientId::new(client_id.as_str()),
+                clean_start: connect.clean_start,
+                expiry,
+                will,
+                doorbell: self.doorbell.clone(),
+            },
+            now,
+        );
+        tracing::Span::current().record("client_id", client_id.as_str());
+        tracing::debug!(version = ?connect.version, clean_start = connect.clean_start, present = opened.session_present, "connected");
+        self.channel.accept_connect(
+            std_now(now),
+            ConnAckParams {
+                session_present: opened.session_present,
+                assigned_client_id: (assigned && v5).then(|| MqttString::from(client_id.clone())),
+                session_expiry_interval: (v5 && changed).then(|| expiry_secs(expiry)),
+            },
+        );
+        // Unacknowledged messages of a resumed session go first, with DUP set.
+        opened.handle.resend_inflight(now, &mut self.outbound);
+        self.session = Some(opened.handle);
+        self.client = Some(client);
+        self.write_outbound(now);
+    }
+
+    fn on_publish(&mut self, publish: codec::Publish, now: Instant) {
+        let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
+        let qos = publish.qos;
+        let packet_id = publish.packet_id;
+        let topic = match Topic::new(publish.topic.as_bytes().clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(error = %e, "publish_topic_invalid");
+                return self.finish_publish(packet_id, qos, reason::TOPIC_NAME_INVALID);
+            }
+        };
+        let action = Action::Publish { qos: qos_to_bus(qos), retain: publish.retain };
+        if !self.bus.authorize(client, action, topic.as_str()) {
+            tracing::info!(topic = topic.as_str(), "publish_not_authorized");
+            return self.finish_publish(packet_id, qos, reason::NOT_AUTHORIZED);
+        }
+        if let (codec::QoS::ExactlyOnce, Some(id)) = (qos, packet_id) {
+            match session.incoming_qos2(id, now) {
+                IncomingQos2::New => {}
+                // Already published; only acknowledge again [MQTT-4.3.3-10].
+                IncomingQos2::Duplicate => return self.finish_publish(packet_id, qos, reason::SUCCESS),
+                IncomingQos2::Full => {
+                    tracing::info!(max = self.bus.config().session.max_awaiting_rel, "max_awaiting_rel_reached");
+                    self.channel.disconnect(reason::RECEIVE_MAXIMUM_EXCEEDED, None);
+                    return;
+                }
+            }
+        }
+        let message = message_from_publish(topic, &publish, session.client_id(), now);
+        let code = match session.publish(message, now) {
+            Ok(outcome) if outcome.matched == 0 => reason::NO_MATCHING_SUBSCRIBERS,
+            Ok(_) => reason::SUCCESS,
+            Err(e) => {
+                tracing::info!(error = %e, "publish_refused");
+                reason::TOPIC_NAME_INVALID
+            }
+        };
+        self.finish_publish(packet_id, qos, code);
+    }
+
+    fn finish_publish(&mut self, packet_id: Option<NonZeroU16>, qos: codec::QoS, code: u8) {
+        if let Some(id) = packet_id {
+            if code >= 0x80 && qos == codec::QoS::ExactlyOnce {
+                if let Some(s) = &self.session {
+                    s.release_qos2(id);
+                }
+            }
+            self.channel.ack_publish(id, qos, code);
+        }
+    }
+
+    fn on_pubrec(&mut self, packet_id: NonZeroU16, reason_code: u8, now: Instant) {
+        let Some(session) = &self.session else { return };
+        if reason_code >= 0x80 {
+            // The receiver refused the message: the exchange ends here.
+            session.complete(packet_id);
+            return;
+        }
+        session.received(packet_id, now);
+        self.channel.send_pubrel(packet_id);
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe, now: Instant) {
+        let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
+        let channel = &self.settings.channel;
+        let sub_id = subscribe.properties.subscription_identifier;
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        for (text, opts) in &subscribe.filters {
+            let code = match SubscriptionFilter::parse(text.as_str()) {
+                Err(_) => reason::TOPIC_FILTER_INVALID,
+                Ok(f) if f.is_shared() && !channel.shared_subscription => reason::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+                Ok(f) if f.filter.has_wildcard() && !channel.wildcard_subscription => {
+                    reason::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED
+                }
+                Ok(f) if f.is_shared() && opts.no_local => {
+                    // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+                    tracing::info!(
+                        filter = text.as_str(),
+                        "protocol_error no_local on shared subscription [MQTT-3.8.3-4]"
+                    );
+                    self.channel.disconnect(reason::PROTOCOL_ERROR, None);
+                    return;
+                }
+                Ok(f) => {
+                    let granted = opts.qos.min(channel.max_qos_allowed);
+                    if !self.bus.authorize(client, Action::Subscribe { qos: qos_to_bus(granted) }, text.as_str()) {
+                        tracing::info!(filter = text.as_str(), "subscribe_not_authorized");
+                        reason::NOT_AUTHORIZED
+                    } else {
+                        let options = SubOptions {
+                            qos: qos_to_bus(granted),
+                            no_local: opts.no_local,
+                            retain_as_published: opts.retain_as_published,
+                            subscription_id: sub_id,
+                        };
+                        let rh = match opts.retain_handling {
+                            codec::RetainHandling::SendAtSubscribe => RetainHandling::Send,
+                            codec::RetainHandling::SendIfNew => RetainHandling::SendIfNew,
+                            codec::RetainHandling::DoNotSend => RetainHandling::DoNotSend,
+                        };
+                        match session.subscribe(&f, options, rh, now) {
+                            Ok(_) => granted as u8,
+                            Err(_) => reason::TOPIC_FILTER_INVALID,
+                        }
+                    }
+                }
+            };
+            codes.push(code);
+        }
+        self.channel.ack_subscribe(subscribe.packet_id, codes);
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let Some(session) = &self.session else { return };
+        let codes = unsubscribe
+            .filters
+            .iter()
+            .map(|text| match SubscriptionFilter::parse(text.as_str()) {
+                Err(_) => reason::TOPIC_FILTER_INVALID,
+                Ok(f) if session.unsubscribe(&f) => reason::SUCCESS,
+                Ok(_) => reason::NO_SUBSCRIPTION_EXISTED,
+            })
+            .collect();
+        self.channel.ack_unsubscribe(unsubscribe.packet_id, codes);
+    }
+
+    fn on_channel_closed(&mut self, reason: CloseReason) {
+        let kind = match &reason {
+            CloseReason::ClientDisconnect { reason_code, session_expiry_interval } => {
+                if let (Some(secs), Some(s)) = (session_expiry_interval, &self.session) {
+                    let expiry = (*secs != u32::MAX).then(|| Duration::from_secs(u64::from(*secs)));
+                    let capped = match (expiry, self.settings.max_session_expiry_interval) {
+                        (None, Some(max)) => Some(max),
+                        (Some(e), Some(max)) if e > max => Some(max),
+                        (e, _) => e,
+                    };
+                    s.set_expiry(capped);
+                }
+                if *reason_code == reason::DISCONNECT_WITH_WILL_MESSAGE {
+                    CloseKind::WithWill
+                } else {
+                    CloseKind::Normal
+                }
+            }
+            CloseReason::ProtocolError { reason_code, detail } => {
+                tracing::info!(reason_code = format!("0x{reason_code:02X}"), detail, "protocol_error");
+                CloseKind::WithWill
+            }
+            CloseReason::KeepAliveTimeout => {
+                tracing::info!("keepalive_timeout");
+                CloseKind::WithWill
+            }
+            CloseReason::IdleTimeout => {
+                tracing::debug!("idle_timeout");
+                CloseKind::WithWill
+            }
+            CloseReason::ConnectRejected(code) => {
+                tracing::info!(reason_code = format!("0x{code:02X}"), "connect_rejected");
+                CloseKind::WithWill
+            }
+            CloseReason::ServerDisconnect(_) => CloseKind::WithWill,
+        };
+        self.close_kind = Some(kind);
+    }
+
+    /// Sends what the session has for the client, within its inflight window.
+    fn pump(&mut self, now: Instant) {
+        let Some(session) = &self.session else { return };
+        if !self.channel.is_connected() {
+            return;
+        }
+        let window = usize::from(self.channel.client_receive_maximum());
+        let more = session.take_outbound(now, window, self.settings.delivery_batch, &mut self.outbound);
+        self.write_outbound(now);
+        if more {
+            // Continue after this batch is written: the driver polls the doorbell again
+            // once the write buffer is below its watermark.
+            self.doorbell.ring();
+        }
+    }
+
+    fn write_outbound(&mut self, now: Instant) {
+        for outbound in std::mem::take(&mut self.outbound) {
+            match outbound {
+                Outbound::Publish { packet_id, delivery, dup } => {
+                    let publish = publish_for_delivery(&delivery, packet_id, dup, now);
+                    match self.channel.send_publish(publish) {
+                        Ok(()) => {}
+                        Err(SendError::TooLarge) => {
+                            // Discarded as if delivered [MQTT-3.1.2-25].
+                            Metrics::inc(&self.bus.metrics().delivery_dropped_too_large);
+                            if let (Some(id), Some(s)) = (packet_id, &self.session) {
+                                s.complete(id);
+                            }
+                        }
+                        Err(SendError::Closed) => break,
+                    }
+                }
+                Outbound::PubRel(id) => self.channel.send_pubrel(id),
+            }
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        if self.channel.is_closed() {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+fn generated_client_id() -> String {
+    format!("gw-{:016x}", rand::random::<u64>())
+}
+
+impl StreamHandler for MqttConnection {
+    fn doorbell(&self) -> Arc<Doorbell> {
+        self.doorbell.clone()
+    }
+
+    async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
+        loop {
+            let before = input.len();
+            let was_connected = self.channel.is_connected();
+            self.channel.handle_bytes(std_now(now), input);
+            let flow = self.drain_events(now).await;
+            if flow == Flow::Close {
+                break;
+            }
+            // Packets pipelined behind CONNECT wait in `input` until the CONNECT is answered.
+            let progressed = input.len() != before || (!was_connected && self.channel.is_connected());
+            if input.is_empty() || !progressed {
+                break;
+            }
+        }
+        self.pump(now);
+        self.channel.take_transmit(out);
+        self.flow()
+    }
+
+    fn on_doorbell(&mut self, now: Instant, out: &mut BytesMut) -> Flow {
+        if let Some(kick) = self.doorbell.kicked() {
+            let code = match kick {
+                KickReason::TakenOver | KickReason::Discarded => reason::SESSION_TAKEN_OVER,
+            };
+            tracing::info!(?kick, "session_taken_over");
+            // The session belongs to the new connection now.
+            self.session = None;
+            self.channel.disconnect(code, None);
+            let _ = self.channel.poll_event();
+            self.channel.take_transmit(out);
+            return Flow::Close;
+        }
+        self.pump(now);
+        self.channel.take_transmit(out);
+        self.flow()
+    }
+
+    fn on_timeout(&mut self, now: Instant, out: &mut BytesMut) -> Flow {
+        self.channel.handle_timeout(std_now(now));
+        while let Some(event) = self.channel.poll_event() {
+            if let Event::Closed(reason) = event {
+                self.on_channel_closed(reason);
+            }
+        }
+        if let Some(session) = &self.session {
+            if session.next_retry_at().is_some_and(|at| at <= now) {
+                session.resend_due(now, &mut self.outbound);
+                self.write_outbound(now);
+            }
+        }
+        self.channel.take_transmit(out);
+        self.flow()
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let channel = self.channel.poll_timeout().map(Instant::from_std);
+        let retry = self.session.as_ref().and_then(SessionHandle::next_retry_at);
+        match (channel, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {
+        self.channel.disconnect(reason::SERVER_SHUTTING_DOWN, None);
+        self.channel.take_transmit(out);
+    }
+
+    fn on_closed(&mut self, now: Instant, cause: CloseCause) {
+        if let Some(session) = self.session.take() {
+            // A connection that ended without DISCONNECT publishes its will.
+            let kind = self.close_kind.unwrap_or(CloseKind::WithWill);
+            if self.close_kind.is_none() {
+                tracing::debug!(?cause, "connection_lost");
+            }
+            session.close(kind, now);
+        }
+    }
+}

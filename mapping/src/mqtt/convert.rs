@@ -1,0 +1,111 @@
+//! MQTT packets ⇄ bus messages: QoS, publish properties, wills.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gw_core::bus::{self, ClientId, Delivery, Message, MessageProps, Topic};
+use gw_mqtt::codec::{self, MqttString, PublishProperties};
+use tokio::time::Instant;
+
+/// Codec QoS → bus QoS.
+pub(crate) fn qos_to_bus(q: codec::QoS) -> bus::QoS {
+    match q {
+        codec::QoS::AtMostOnce => bus::QoS::AtMostOnce,
+        codec::QoS::AtLeastOnce => bus::QoS::AtLeastOnce,
+        codec::QoS::ExactlyOnce => bus::QoS::ExactlyOnce,
+    }
+}
+
+/// Bus QoS → codec QoS.
+pub(crate) fn qos_from_bus(q: bus::QoS) -> codec::QoS {
+    match q {
+        bus::QoS::AtMostOnce => codec::QoS::AtMostOnce,
+        bus::QoS::AtLeastOnce => codec::QoS::AtLeastOnce,
+        bus::QoS::ExactlyOnce => codec::QoS::ExactlyOnce,
+    }
+}
+
+fn text(s: &MqttString) -> Arc<str> {
+    Arc::from(s.as_str())
+}
+
+fn mqtt_text(s: &Arc<str>) -> MqttString {
+    MqttString::from_trusted(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// The metadata of a PUBLISH (or Will) as bus message properties; `None` when there is none,
+/// so the common message carries no allocation for it.
+pub(crate) fn props_to_bus(
+    payload_format_indicator: Option<u8>,
+    content_type: Option<&MqttString>,
+    response_topic: Option<&MqttString>,
+    correlation_data: Option<&Bytes>,
+    user_properties: &[(MqttString, MqttString)],
+) -> Option<Box<MessageProps>> {
+    let props = MessageProps {
+        payload_format_indicator,
+        content_type: content_type.map(text),
+        response_topic: response_topic.map(text),
+        correlation_data: correlation_data.cloned(),
+        user_properties: user_properties.iter().map(|(k, v)| (text(k), text(v))).collect(),
+    };
+    (!props.is_empty()).then(|| Box::new(props))
+}
+
+/// A bus message from an inbound PUBLISH whose topic is already validated.
+pub(crate) fn message_from_publish(
+    topic: Topic,
+    publish: &codec::Publish,
+    publisher: &ClientId,
+    now: Instant,
+) -> Message {
+    let p = &publish.properties;
+    Message {
+        topic,
+        payload: publish.payload.clone(),
+        qos: qos_to_bus(publish.qos),
+        retain: publish.retain,
+        expires_at: p.message_expiry_interval.map(|s| now + Duration::from_secs(u64::from(s))),
+        publisher: Some(publisher.clone()),
+        props: props_to_bus(
+            p.payload_format_indicator,
+            p.content_type.as_ref(),
+            p.response_topic.as_ref(),
+            p.correlation_data.as_ref(),
+            &p.user_properties,
+        ),
+    }
+}
+
+/// The PUBLISH packet for a delivery. The topic and payload are shared, not copied; the
+/// remaining message expiry is re-stamped [MQTT-3.3.2-6].
+pub(crate) fn publish_for_delivery(
+    delivery: &Delivery,
+    packet_id: Option<std::num::NonZeroU16>,
+    dup: bool,
+    now: Instant,
+) -> codec::Publish {
+    let message = &delivery.message;
+    let mut properties = PublishProperties {
+        message_expiry_interval: message.remaining_expiry_secs(now),
+        subscription_identifiers: delivery.subscription_ids.clone(),
+        ..PublishProperties::default()
+    };
+    if let Some(p) = message.props.as_deref() {
+        properties.payload_format_indicator = p.payload_format_indicator;
+        properties.content_type = p.content_type.as_ref().map(mqtt_text);
+        properties.response_topic = p.response_topic.as_ref().map(mqtt_text);
+        properties.correlation_data = p.correlation_data.clone();
+        properties.user_properties = p.user_properties.iter().map(|(k, v)| (mqtt_text(k), mqtt_text(v))).collect();
+    }
+    codec::Publish {
+        dup,
+        qos: qos_from_bus(delivery.qos),
+        retain: delivery.retain,
+        topic: MqttString::from_trusted(message.topic.as_bytes().clone()),
+        packet_id,
+        properties,
+        payload: message.payload.clone(),
+    }
+}

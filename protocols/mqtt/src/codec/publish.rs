@@ -1,0 +1,44 @@
+//! PUBLISH (§3.3).
+
+use super::primitives::{qos_bits, Reader, Sink};
+use super::properties;
+use super::{DecodeError, EncodeError, ProtocolVersion, Publish, PublishProperties, QoS};
+
+const DUP: u8 = 0x08;
+const RETAIN: u8 = 0x01;
+
+/// `flags` is the low nibble of the fixed header, which PUBLISH uses for DUP/QoS/RETAIN.
+pub(crate) fn decode(flags: u8, r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Publish, DecodeError> {
+    let qos = qos_bits(flags >> 1).ok_or(DecodeError::InvalidQoS)?;
+    // An empty topic is left to the channel: it is legal in 5.0 together with a Topic Alias.
+    let topic = r.string()?;
+    let packet_id = if qos == QoS::AtMostOnce { None } else { Some(r.packet_id()?) };
+    let properties = if version == ProtocolVersion::V5 { properties::read(r)? } else { PublishProperties::default() };
+    let payload = r.take_rest();
+    Ok(Publish { dup: flags & DUP != 0, qos, retain: flags & RETAIN != 0, topic, packet_id, properties, payload })
+}
+
+pub(crate) fn flags(p: &Publish) -> u8 {
+    let mut f = (p.qos as u8) << 1;
+    if p.dup {
+        f |= DUP;
+    }
+    if p.retain {
+        f |= RETAIN;
+    }
+    f
+}
+
+pub(crate) fn encode<S: Sink>(p: &Publish, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+    s.put_string(&p.topic)?;
+    match (p.qos, p.packet_id) {
+        (QoS::AtMostOnce, None) => {}
+        (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) => s.put_u16(id.get()),
+        _ => return Err(EncodeError::InvalidField("PUBLISH packet id must be present iff QoS > 0")),
+    }
+    if version == ProtocolVersion::V5 {
+        properties::write(s, &p.properties)?;
+    }
+    s.put_slice(&p.payload);
+    Ok(())
+}
