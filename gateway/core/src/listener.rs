@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -63,14 +63,15 @@ async fn accept(listener: &TcpListener) -> Option<(TcpStream, std::net::SocketAd
     }
 }
 
-/// Serves `protocol` over plain TCP until shutdown.
-pub async fn serve_tcp<P: StreamProtocol>(
+/// Accepts connections until shutdown, closing those over `max_connections` at once, and
+/// hands each accepted one (with its permit, released when the connection ends) to `serve`.
+async fn accept_loop(
     listener: TcpListener,
-    protocol: Arc<P>,
     shutdown: Shutdown,
-    limits: ListenerLimits,
+    max_connections: usize,
+    mut serve: impl FnMut(TcpStream, std::net::SocketAddr, OwnedSemaphorePermit),
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let permits = Arc::new(Semaphore::new(max_connections));
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -78,13 +79,26 @@ pub async fn serve_tcp<P: StreamProtocol>(
         };
         let Some((stream, peer)) = accepted else { continue };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer, max = limits.max_connections, "max_connections_reached");
+            tracing::warn!(peer = %peer, max = max_connections, "max_connections_reached");
             continue;
         };
         let _ = stream.set_nodelay(true);
+        serve(stream, peer, permit);
+    }
+}
+
+/// Serves `protocol` over plain TCP until shutdown.
+pub async fn serve_tcp<P: StreamProtocol>(
+    listener: TcpListener,
+    protocol: Arc<P>,
+    shutdown: Shutdown,
+    limits: ListenerLimits,
+) {
+    let conn_shutdown = shutdown.clone();
+    accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = protocol.connect(peer, Instant::now());
         let (reader, writer) = stream.into_split();
-        let task = run_stream(reader, writer, handler, shutdown.clone(), limits.stream);
+        let task = run_stream(reader, writer, handler, conn_shutdown.clone(), limits.stream);
         tokio::spawn(
             async move {
                 task.await;
@@ -92,7 +106,8 @@ pub async fn serve_tcp<P: StreamProtocol>(
             }
             .instrument(span_for(protocol.name(), peer)),
         );
-    }
+    })
+    .await;
 }
 
 /// Serves `protocol` over WebSocket until shutdown.
@@ -103,21 +118,11 @@ pub async fn serve_ws<P: StreamProtocol>(
     limits: ListenerLimits,
     ws: WsSettings,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let ws = Arc::new(ws);
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
-            a = accept(&listener) => a,
-        };
-        let Some((stream, peer)) = accepted else { continue };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer, max = limits.max_connections, "max_connections_reached");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    let conn_shutdown = shutdown.clone();
+    accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let protocol = protocol.clone();
-        let shutdown = shutdown.clone();
+        let shutdown = conn_shutdown.clone();
         let ws = ws.clone();
         let stream_limits = limits.stream;
         let span = span_for(protocol.name(), peer);
@@ -149,7 +154,8 @@ pub async fn serve_ws<P: StreamProtocol>(
             }
             .instrument(span),
         );
-    }
+    })
+    .await;
 }
 
 #[allow(clippy::result_large_err)] // the signature is tungstenite's callback type
