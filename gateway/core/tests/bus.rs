@@ -221,7 +221,7 @@ async fn will_delay_and_session_expiry_run_on_the_timer() {
 async fn no_local_and_retain_as_published() {
     let bus = Bus::new(BusConfig::default());
     let (s, _) = open(&bus, "s", true, Some(Duration::ZERO));
-    let opts = SubOptions { qos: QoS::AtMostOnce, no_local: true, retain_as_published: true, subscription_id: None };
+    let opts = SubOptions { qos: QoS::AtMostOnce, no_local: true, retain_as_published: true, ..SubOptions::default() };
     s.handle.subscribe(&SubscriptionFilter::parse("t").unwrap(), opts, RetainHandling::Send, Instant::now()).unwrap();
     s.handle.publish(msg("t", "own", QoS::AtMostOnce), Instant::now()).unwrap();
     assert!(drain(&s.handle).is_empty(), "no local");
@@ -232,4 +232,38 @@ async fn no_local_and_retain_as_published() {
     s.handle.take_outbound(Instant::now(), 10, 10, &mut out);
     let Outbound::Publish { delivery, .. } = &out[0] else { panic!() };
     assert!(delivery.retain, "retain as published");
+}
+
+#[tokio::test]
+async fn nack_redispatches_shared_deliveries_and_drops_plain_ones() {
+    let bus = Bus::new(BusConfig::default());
+    let (a, _) = open(&bus, "a", true, Some(Duration::ZERO));
+    let (b, _) = open(&bus, "b", true, Some(Duration::ZERO));
+    let opts = SubOptions { qos: QoS::AtLeastOnce, upgrade_qos: true, ..SubOptions::default() };
+    for h in [&a.handle, &b.handle] {
+        h.subscribe(&SubscriptionFilter::parse("$queue/jobs").unwrap(), opts, RetainHandling::Send, Instant::now())
+            .unwrap();
+    }
+    // Published at QoS 0 but tracked at QoS 1 for an upgrading subscription.
+    bus.publish(msg("jobs", "j1", QoS::AtMostOnce), Instant::now()).unwrap();
+    let mut a_out = Vec::new();
+    let mut b_out = Vec::new();
+    a.handle.take_outbound(Instant::now(), 10, 10, &mut a_out);
+    b.handle.take_outbound(Instant::now(), 10, 10, &mut b_out);
+    let (owner, receiver, out) = if a_out.is_empty() { (&b, &a, b_out) } else { (&a, &b, a_out) };
+    assert_eq!(out.len(), 1, "exactly one member got it");
+    let Outbound::Publish { packet_id: Some(id), delivery, .. } = &out[0] else { panic!("tracked at QoS 1") };
+    assert_eq!(delivery.qos, QoS::AtLeastOnce);
+    // The member that got it NACKs it; the other member receives it.
+    assert!(owner.handle.nack(*id, Instant::now()));
+    assert_eq!(drain(&receiver.handle).iter().map(|m| m.0.as_str()).collect::<Vec<_>>(), ["j1"]);
+
+    // A plain subscription's NACKed message is dropped and counted.
+    sub(&a.handle, "plain", QoS::AtLeastOnce, None);
+    bus.publish(msg("plain", "p", QoS::AtLeastOnce), Instant::now()).unwrap();
+    let mut out = Vec::new();
+    a.handle.take_outbound(Instant::now(), 10, 10, &mut out);
+    let Outbound::Publish { packet_id: Some(id), .. } = &out[0] else { panic!() };
+    assert!(a.handle.nack(*id, Instant::now()));
+    assert_eq!(bus.metrics().delivery_dropped_nacked.load(Ordering::Relaxed), 1);
 }

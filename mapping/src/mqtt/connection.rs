@@ -276,6 +276,7 @@ impl MqttConnection {
                             no_local: opts.no_local,
                             retain_as_published: opts.retain_as_published,
                             subscription_id: sub_id,
+                            upgrade_qos: false,
                         };
                         let rh = match opts.retain_handling {
                             codec::RetainHandling::SendAtSubscribe => RetainHandling::Send,

@@ -34,6 +34,8 @@ counters! {
     delivery_dropped_expired,
     /// Deliveries larger than the client's maximum packet size.
     delivery_dropped_too_large,
+    /// Deliveries negatively acknowledged (STOMP NACK) with no other group member to take them.
+    delivery_dropped_nacked,
     /// Retained messages refused by the store's limits.
     messages_retained_refused,
     /// Shared-subscription deliveries moved to another group member.

@@ -419,7 +419,7 @@ impl Bus {
                 let mut j = i + 1;
                 while j < plain.len() && plain[j].0 == id {
                     let opts = plain[j].1;
-                    let qos = message.qos.min(opts.qos);
+                    let qos = opts.delivery_qos(message.qos);
                     if qos > delivery.qos {
                         delivery.qos = qos;
                     }
@@ -519,11 +519,15 @@ impl Bus {
             });
             found
         };
-        if let Some((session, opts)) = target {
-            delivery.qos = delivery.message.qos.min(opts.qos);
-            delivery.subscription_ids = opts.subscription_id.into_iter().collect();
-            Metrics::inc(&self.inner.metrics.messages_redispatched);
-            self.enqueue(&session, delivery);
+        match target {
+            Some((session, opts)) => {
+                delivery.qos = opts.delivery_qos(delivery.message.qos);
+                delivery.subscription_ids = opts.subscription_id.into_iter().collect();
+                Metrics::inc(&self.inner.metrics.messages_redispatched);
+                self.enqueue(&session, delivery);
+            }
+            // No other member is left in the group.
+            None => Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers),
         }
     }
 
@@ -608,7 +612,7 @@ impl Bus {
 fn delivery_for(message: &Arc<Message>, opts: SubOptions, shared: Option<SharedOrigin>) -> Delivery {
     Delivery {
         message: message.clone(),
-        qos: message.qos.min(opts.qos),
+        qos: opts.delivery_qos(message.qos),
         // Retain As Published; otherwise 0 for messages to an established subscription
         // [MQTT-3.3.1-12], [MQTT-3.3.1-13].
         retain: opts.retain_as_published && message.retain,
@@ -690,7 +694,7 @@ impl SessionHandle {
             };
             st.subscriptions.insert(filter.clone(), opts);
             for message in retained {
-                let qos = message.qos.min(opts.qos);
+                let qos = opts.delivery_qos(message.qos);
                 st.retained_backlog.push_back(Delivery {
                     message,
                     qos,
@@ -765,6 +769,22 @@ impl SessionHandle {
             self.ring();
         }
         done
+    }
+
+    /// A negative acknowledgement (STOMP NACK): the delivery leaves the inflight window; one
+    /// that came through a shared subscription goes to another member of the group, any
+    /// other is dropped and counted. Returns whether it was in flight.
+    pub fn nack(&self, packet_id: NonZeroU16, now: Instant) -> bool {
+        let Some(delivery) = self.state().and_then(|mut st| st.complete(packet_id)) else {
+            return false;
+        };
+        if delivery.shared.is_some() {
+            self.bus.redispatch(delivery, self.session.id, now);
+        } else {
+            Metrics::inc(&self.bus.inner.metrics.delivery_dropped_nacked);
+        }
+        self.ring();
+        true
     }
 
     /// PUBREC for `packet_id`: the next step is PUBREL. Returns whether it was in flight.

@@ -28,6 +28,21 @@ pub struct SubOptions {
     pub retain_as_published: bool,
     /// MQTT 5 Subscription Identifier.
     pub subscription_id: Option<u32>,
+    /// Deliver at the subscription's QoS even when the message was published lower
+    /// (EMQX's `upgrade_qos`); STOMP client-ack subscriptions use it so every message is
+    /// tracked until ACKed.
+    pub upgrade_qos: bool,
+}
+
+impl SubOptions {
+    /// The QoS a message published at `published` is delivered with.
+    pub fn delivery_qos(&self, published: QoS) -> QoS {
+        if self.upgrade_qos {
+            self.qos
+        } else {
+            published.min(self.qos)
+        }
+    }
 }
 
 /// The members of one shared-subscription group on one filter.
