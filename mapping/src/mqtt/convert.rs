@@ -109,3 +109,69 @@ pub(crate) fn publish_for_delivery(
         payload: message.payload.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gw_core::bus::QoS;
+
+    #[test]
+    fn publish_properties_survive_the_bus_unchanged() {
+        let now = Instant::now();
+        let publish = codec::Publish {
+            dup: false,
+            qos: codec::QoS::AtLeastOnce,
+            retain: true,
+            topic: MqttString::from("a/b"),
+            packet_id: std::num::NonZeroU16::new(7),
+            properties: PublishProperties {
+                payload_format_indicator: Some(1),
+                message_expiry_interval: Some(60),
+                topic_alias: None,
+                response_topic: Some(MqttString::from("reply/to")),
+                correlation_data: Some(Bytes::from_static(b"\x00\x01")),
+                user_properties: vec![
+                    (MqttString::from("k"), MqttString::from("v")),
+                    (MqttString::from("k"), MqttString::from("w")),
+                ],
+                subscription_identifiers: Vec::new(),
+                content_type: Some(MqttString::from("application/json")),
+            },
+            payload: Bytes::from_static(b"{}"),
+        };
+        let topic = Topic::new("a/b").unwrap();
+        let message = message_from_publish(topic, &publish, &ClientId::new("c"), now);
+        assert_eq!(message.qos, QoS::AtLeastOnce);
+        let delivery = Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            subscription_ids: vec![3],
+            shared: None,
+        };
+        let out = publish_for_delivery(&delivery, publish.packet_id, false, now);
+        let mut expected = publish.properties.clone();
+        expected.subscription_identifiers = vec![3];
+        assert_eq!(out.properties, expected);
+        assert_eq!(out.topic, publish.topic);
+        assert_eq!(out.payload, publish.payload);
+        // Zero copy: the payload is the same buffer.
+        assert_eq!(out.payload.as_ptr(), publish.payload.as_ptr());
+    }
+
+    #[test]
+    fn message_expiry_is_restamped_with_the_time_left() {
+        let now = Instant::now();
+        let mut message = Message::new(Topic::new("t").unwrap(), Bytes::new(), QoS::AtMostOnce, false);
+        message.expires_at = Some(now + Duration::from_secs(60));
+        let delivery = Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            subscription_ids: vec![],
+            shared: None,
+        };
+        let out = publish_for_delivery(&delivery, None, false, now + Duration::from_secs(45));
+        assert_eq!(out.properties.message_expiry_interval, Some(15));
+    }
+}
