@@ -205,9 +205,7 @@ impl TestClient {
 
     /// The next packet; panics after [`RECV_TIMEOUT`] or if the connection closes.
     pub async fn recv(&mut self) -> Packet {
-        self.try_recv(RECV_TIMEOUT)
-            .await
-            .unwrap_or_else(|| panic!("no packet within {RECV_TIMEOUT:?}"))
+        self.try_recv(RECV_TIMEOUT).await.unwrap_or_else(|| panic!("no packet within {RECV_TIMEOUT:?}"))
     }
 
     /// The next packet, which must be a PUBLISH.
@@ -317,8 +315,7 @@ impl TestClient {
             QoS::AtLeastOnce => self.send(Packet::PubAck(PubAck::new(id))).await,
             QoS::ExactlyOnce => {
                 self.send(Packet::PubRec(PubAck::new(id))).await;
-                let _: PubAck =
-                    self.wait_for(|p| matches!(p, Packet::PubRel(a) if a.packet_id == id), "PUBREL").await;
+                let _: PubAck = self.wait_for(|p| matches!(p, Packet::PubRel(a) if a.packet_id == id), "PUBREL").await;
                 self.send(Packet::PubComp(PubAck::new(id))).await;
             }
         }
