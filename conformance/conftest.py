@@ -1,0 +1,196 @@
+"""Fixtures that run the real gateway binary as a black box.
+
+* ``gateway``       -- one fresh gateway per test MODULE, default configuration.
+* ``make_gateway``  -- factory for a fresh gateway per TEST with a custom configuration
+                       (a nested dict written as TOML to ``tmp_path``).
+
+Every gateway listens on free loopback ports (TCP and WebSocket) picked by binding port 0
+and passed with ``GATEWAY_LISTENERS__*__DEFAULT__BIND``.  Its stderr goes to a log file
+which is printed when a test fails.  Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 10.0
+
+_RUNNING: list["Gateway"] = []
+_ALL: list["Gateway"] = []
+
+
+def gateway_bin() -> Path:
+    raw = os.environ.get("GATEWAY_BIN", "target/debug/gateway")
+    path = Path(raw)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"unsupported TOML value {v!r}")
+
+
+def to_toml(config: dict, prefix: str = "") -> str:
+    """Tiny TOML writer for nested dicts of str/int/float/bool."""
+    scalars = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in config.items() if isinstance(v, dict)}
+    out = []
+    if scalars:
+        if prefix:
+            out.append(f"[{prefix}]")
+        out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        out.append("")
+    for k, v in tables.items():
+        out.append(to_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out)
+
+
+class Gateway:
+    """A running gateway process."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, config: dict | None = None, env: dict | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config = config or {}
+        self.port = free_port()
+        self.ws_port = free_port()
+        self.config_path = self.workdir / "gateway.toml"
+        self.config_path.write_text(to_toml(self.config))
+        self.log_path = self.workdir / "gateway.log"
+        self.env = dict(os.environ)
+        self.env.setdefault("NO_COLOR", "1")
+        self.env.update(
+            {
+                "GATEWAY_LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.port}",
+                "GATEWAY_LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.ws_port}",
+            }
+        )
+        self.env.update(env or {})
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self) -> "Gateway":
+        binary = gateway_bin()
+        if not binary.exists():
+            pytest.fail(f"gateway binary {binary} not found: run `cargo build -p gw-server` or set GATEWAY_BIN")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(binary), "--config", str(self.config_path)],
+            cwd=str(REPO_ROOT),
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        _RUNNING.append(self)
+        _ALL.append(self)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                pytest.fail(f"gateway exited early with {self.proc.returncode}:\n{self.log_text()}")
+            if self._accepts(self.port) and self._accepts(self.ws_port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"gateway did not accept on 127.0.0.1:{self.port} within {START_TIMEOUT}s:\n{self.log_text()}")
+
+    def _accepts(self, port: int) -> bool:
+        try:
+            with socket.create_connection((self.host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "<no log>"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _print_gateway_log_on_failure(request):
+    """On failure, print the log of every gateway that was running during the test."""
+    before = set(id(g) for g in _ALL)
+    offsets = {id(g): (g.log_path.stat().st_size if g.log_path.exists() else 0) for g in _RUNNING}
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for g in _ALL:
+            if id(g) in before and id(g) not in offsets:
+                continue  # stopped before this test began
+            text = g.log_text()
+            start = offsets.get(id(g), 0)
+            tail = text[start:][-20000:]
+            print(f"\n===== gateway log (tcp {g.port}, ws {g.ws_port}, alive={g.alive()}) =====\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    """A fresh gateway with the default configuration for the whole test module."""
+    gw = Gateway(tmp_path_factory.mktemp("gw")).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    """Factory: ``make_gateway({"mqtt": {"max_mqueue_len": 5}})`` starts a fresh gateway."""
+    started: list[Gateway] = []
+
+    def _make(config: dict | None = None, env: dict | None = None) -> Gateway:
+        gw = Gateway(tmp_path / f"gw{len(started)}", config, env).start()
+        started.append(gw)
+        return gw
+
+    yield _make
+    for gw in started:
+        gw.stop()
