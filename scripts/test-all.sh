@@ -19,7 +19,7 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== protocol crates stay pure (no tokio, no bus)"
-for p in gw-mqtt; do
+for p in gw-mqtt gw-stomp; do
   if cargo tree -p "$p" -e normal --prefix none | grep -qE '^(tokio|gw-core|rustls) '; then
     echo "$p depends on tokio/gw-core/rustls" >&2; exit 1
   fi

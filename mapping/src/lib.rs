@@ -8,5 +8,10 @@
 //! # Layout
 //! - [`mqtt`]: the MQTT front-end: [`mqtt::MqttFrontend`] (one per listener) and its
 //!   per-connection handler; `mqtt/convert.rs` holds the packet ⇄ message translation.
+//! - [`stomp`]: the STOMP front-end; `stomp/convert.rs` maps frames and headers to
+//!   messages and MQTT 5 properties.
+//! - [`mountpoint`]: per-client topic prefixes, shared by every front-end.
 
+pub mod mountpoint;
 pub mod mqtt;
+pub mod stomp;

@@ -12,8 +12,11 @@ use figment::Figment;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_mapping::mqtt::MqttSettings;
+use gw_mapping::stomp::StompSettings;
 use gw_mqtt::channel::ChannelConfig;
 use gw_mqtt::codec::QoS;
+use gw_stomp::channel::ChannelConfig as StompChannelConfig;
+use gw_stomp::codec::FrameLimits;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -28,6 +31,149 @@ pub struct GatewayConfig {
     pub retainer: RetainerConfig,
     /// `listeners.*`: MQTT listeners by type and name.
     pub listeners: ListenersConfig,
+    /// `gateway.*`: the other protocols' front-ends.
+    pub gateway: GatewaysConfig,
+}
+
+/// `gateway.<protocol>` sections.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaysConfig {
+    /// `gateway.stomp.*`.
+    pub stomp: StompConfig,
+}
+
+/// `gateway.stomp.*`, named after EMQX's STOMP gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompConfig {
+    /// Whether the STOMP front-end runs.
+    pub enable: bool,
+    /// Close a connection that sends no CONNECT within this.
+    pub idle_timeout: ConfigDuration,
+    /// Topic prefix for every destination (`${clientid}`, `${username}` allowed).
+    pub mountpoint: String,
+    /// `frame.*` limits.
+    pub frame: StompFrameConfig,
+    /// Shortest interval at which the server offers to send heart-beats (`sx`); 0s = none.
+    pub heartbeat_send_interval: ConfigDuration,
+    /// Interval at which the server wants heart-beats from clients (`sy`); 0s = none.
+    pub heartbeat_recv_interval: ConfigDuration,
+    /// Silence tolerated from a client, as a multiple of the negotiated heart-beat interval.
+    pub heartbeat_timeout_factor: f32,
+    /// Most subscriptions per connection.
+    pub max_subscriptions: usize,
+    /// Most open transactions per connection.
+    pub max_transactions: usize,
+    /// Most frames buffered per transaction.
+    pub max_tx_frames: usize,
+    /// `listeners.{tcp,ws}.<name>`.
+    pub listeners: StompListenersConfig,
+}
+
+impl Default for StompConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            idle_timeout: ConfigDuration::from_secs(30),
+            mountpoint: String::new(),
+            frame: StompFrameConfig::default(),
+            heartbeat_send_interval: ConfigDuration::from_secs(1),
+            heartbeat_recv_interval: ConfigDuration::from_secs(1),
+            heartbeat_timeout_factor: 2.0,
+            max_subscriptions: 1024,
+            max_transactions: 64,
+            max_tx_frames: 1024,
+            listeners: StompListenersConfig::default(),
+        }
+    }
+}
+
+/// `gateway.stomp.frame.*` (EMQX names).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompFrameConfig {
+    /// Most headers in a frame.
+    pub max_headers: usize,
+    /// Longest header line in bytes.
+    pub max_headers_length: usize,
+    /// Longest body in bytes.
+    pub max_body_length: usize,
+}
+
+impl Default for StompFrameConfig {
+    fn default() -> Self {
+        Self { max_headers: 10, max_headers_length: 1024, max_body_length: 65536 }
+    }
+}
+
+/// `gateway.stomp.listeners.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompListenersConfig {
+    /// STOMP over TCP.
+    pub tcp: BTreeMap<String, TcpListenerConfig>,
+    /// STOMP over WebSocket.
+    pub ws: BTreeMap<String, StompWsListenerConfig>,
+}
+
+impl Default for StompListenersConfig {
+    fn default() -> Self {
+        Self {
+            tcp: BTreeMap::from([(
+                "default".to_string(),
+                TcpListenerConfig { bind: "0.0.0.0:61613".into(), ..TcpListenerConfig::default() },
+            )]),
+            ws: BTreeMap::from([("default".to_string(), StompWsListenerConfig::default())]),
+        }
+    }
+}
+
+/// One STOMP WebSocket listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompWsListenerConfig {
+    /// Whether it runs.
+    pub enable: bool,
+    /// Bind address.
+    pub bind: String,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// `websocket.*` options.
+    pub websocket: StompWebsocketOptions,
+}
+
+impl Default for StompWsListenerConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            bind: "0.0.0.0:61614".into(),
+            max_connections: 1_024_000,
+            websocket: StompWebsocketOptions::default(),
+        }
+    }
+}
+
+/// `gateway.stomp.listeners.ws.<name>.websocket.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StompWebsocketOptions {
+    /// HTTP path of the upgrade.
+    pub path: String,
+    /// Subprotocols accepted, comma separated.
+    pub supported_subprotocols: String,
+    /// Refuse a client that offers none of them.
+    pub fail_if_no_subprotocol: bool,
+}
+
+impl Default for StompWebsocketOptions {
+    fn default() -> Self {
+        Self {
+            path: "/stomp".into(),
+            supported_subprotocols: "v12.stomp, v11.stomp, v10.stomp".into(),
+            fail_if_no_subprotocol: false,
+        }
+    }
 }
 
 /// `log.*`.
@@ -303,7 +449,52 @@ impl GatewayConfig {
                 return bad(&format!("listeners.ws.{name}.websocket.mqtt_path"), "must start with '/'".into());
             }
         }
+        let st = &self.gateway.stomp;
+        for (name, l) in &st.listeners.tcp {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("gateway.stomp.listeners.tcp.{name}.bind"), why);
+            }
+        }
+        for (name, l) in &st.listeners.ws {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("gateway.stomp.listeners.ws.{name}.bind"), why);
+            }
+            if !l.websocket.path.starts_with('/') {
+                return bad(&format!("gateway.stomp.listeners.ws.{name}.websocket.path"), "must start with '/'".into());
+            }
+        }
+        if st.idle_timeout.get().is_none() {
+            return bad("gateway.stomp.idle_timeout", "must be finite".into());
+        }
+        if !(st.heartbeat_timeout_factor >= 1.0 && st.heartbeat_timeout_factor.is_finite()) {
+            return bad("gateway.stomp.heartbeat_timeout_factor", "must be a number >= 1".into());
+        }
         Ok(())
+    }
+
+    /// The STOMP front-end settings.
+    pub fn stomp_settings(&self) -> StompSettings {
+        let st = &self.gateway.stomp;
+        let ms = |d: ConfigDuration| d.get().map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+        StompSettings {
+            channel: StompChannelConfig {
+                limits: FrameLimits {
+                    max_headers: st.frame.max_headers,
+                    max_header_length: st.frame.max_headers_length,
+                    max_body_length: st.frame.max_body_length,
+                    max_frame_size: None,
+                },
+                server_name: concat!("gateway/", env!("CARGO_PKG_VERSION")).to_string(),
+                heartbeat_send_ms: ms(st.heartbeat_send_interval),
+                heartbeat_recv_ms: ms(st.heartbeat_recv_interval),
+                heartbeat_timeout_factor: st.heartbeat_timeout_factor,
+                idle_timeout: st.idle_timeout.get().unwrap_or(Duration::from_secs(30)),
+                max_subscriptions: st.max_subscriptions,
+                max_transactions: st.max_transactions,
+                max_tx_frames: st.max_tx_frames,
+            },
+            mountpoint: st.mountpoint.clone(),
+        }
     }
 
     /// The bus configuration.

@@ -20,6 +20,7 @@ use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
 use gw_mapping::mqtt::MqttFrontend;
+use gw_mapping::stomp::StompFrontend;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -103,13 +104,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let limits = ListenerLimits { max_connections: l.max_connections, stream: stream_limits };
         let ws = WsSettings {
             path: l.websocket.mqtt_path.clone(),
-            subprotocols: l
-                .websocket
-                .supported_subprotocols
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            subprotocols: split_list(&l.websocket.supported_subprotocols),
             fail_if_no_subprotocol: l.websocket.fail_if_no_subprotocol,
             max_message_size: settings.channel.max_packet_size as usize + 8,
             allow_text: false,
@@ -118,5 +113,51 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         };
         tasks.spawn(serve_ws(listener, mqtt.clone(), shutdown.clone(), limits, ws));
     }
+    if config.gateway.stomp.enable {
+        let stomp_settings = config.stomp_settings();
+        let stomp = Arc::new(StompFrontend::new(bus.clone(), stomp_settings.clone()));
+        let st = &config.gateway.stomp;
+        let limits_for = |max_connections| ListenerLimits {
+            max_connections,
+            stream: StreamLimits {
+                write_high_watermark: stomp_settings.channel.limits.max_body_length.clamp(64 * 1024, 4 << 20),
+                ..StreamLimits::default()
+            },
+        };
+        for (name, l) in st.listeners.tcp.iter().filter(|(_, l)| l.enable) {
+            let listener = bind(&l.bind, &format!("gateway.stomp.listeners.tcp.{name}")).await?;
+            let bound = listener.local_addr()?;
+            tracing::info!(listener = %format!("tcp:{name}"), addr = %bound, "stomp_listener_started");
+            listeners.push(BoundListener { kind: "stomp:tcp", name: name.clone(), addr: bound });
+            tasks.spawn(serve_tcp(listener, stomp.clone(), shutdown.clone(), limits_for(l.max_connections)));
+        }
+        for (name, l) in st.listeners.ws.iter().filter(|(_, l)| l.enable) {
+            let listener = bind(&l.bind, &format!("gateway.stomp.listeners.ws.{name}")).await?;
+            let bound = listener.local_addr()?;
+            tracing::info!(listener = %format!("ws:{name}"), addr = %bound, path = %l.websocket.path, "stomp_listener_started");
+            listeners.push(BoundListener { kind: "stomp:ws", name: name.clone(), addr: bound });
+            let ws = WsSettings {
+                path: l.websocket.path.clone(),
+                subprotocols: split_list(&l.websocket.supported_subprotocols),
+                fail_if_no_subprotocol: l.websocket.fail_if_no_subprotocol,
+                max_message_size: stomp_settings.channel.limits.max_body_length + 64 * 1024,
+                // Browser clients send STOMP in text messages; answers go out as text when
+                // they are valid UTF-8.
+                allow_text: true,
+                text_output: true,
+                handshake_timeout: Duration::from_secs(10),
+            };
+            tasks.spawn(serve_ws(listener, stomp.clone(), shutdown.clone(), limits_for(l.max_connections), ws));
+        }
+    }
     Ok(Running { bus, listeners, shutdown, tasks })
+}
+
+async fn bind(bind: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let addr = config::parse_bind(bind).map_err(anyhow::Error::msg)?;
+    TcpListener::bind(addr).await.with_context(|| format!("{key}: cannot bind {addr}"))
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }

@@ -27,7 +27,8 @@ pub struct WsByteStream<S> {
 
 impl<S> WsByteStream<S> {
     /// Wraps an accepted WebSocket. `allow_text` accepts text messages as bytes;
-    /// `text_output` sends text messages instead of binary ones (for text protocols).
+    /// `text_output` sends text messages instead of binary ones when the bytes are UTF-8
+    /// (for text protocols).
     pub fn new(ws: WebSocketStream<S>, allow_text: bool, text_output: bool) -> Self {
         Self { ws, pending: Bytes::new(), eof: false, allow_text, text_output }
     }
@@ -72,10 +73,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsByteStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsByteStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(to_io)?;
-        let message = if self.text_output {
-            Message::Text(String::from_utf8_lossy(data).into_owned().into())
-        } else {
-            Message::Binary(Bytes::copy_from_slice(data))
+        // Text protocols answer in text messages, unless the bytes are not UTF-8 (a binary
+        // STOMP body), which only a binary message can carry unchanged.
+        let message = match std::str::from_utf8(data) {
+            Ok(text) if self.text_output => Message::Text(text.to_owned().into()),
+            _ => Message::Binary(Bytes::copy_from_slice(data)),
         };
         Pin::new(&mut self.ws).start_send(message).map_err(to_io)?;
         Poll::Ready(Ok(data.len()))
