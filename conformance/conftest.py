@@ -4,9 +4,11 @@
 * ``make_gateway``  -- factory for a fresh gateway per TEST with a custom configuration
                        (a nested dict written as TOML to ``tmp_path``).
 
-Every gateway listens on free loopback ports (TCP and WebSocket) picked by binding port 0
-and passed with ``GATEWAY_LISTENERS__*__DEFAULT__BIND``.  Its stderr goes to a log file
-which is printed when a test fails.  Every wait is bounded.
+Every gateway listens on free loopback ports picked by binding port 0: MQTT over TCP and
+WebSocket (``GATEWAY_LISTENERS__*__DEFAULT__BIND``) and STOMP over TCP and WebSocket
+(``GATEWAY_GATEWAY__STOMP__LISTENERS__*__DEFAULT__BIND``; exposed as ``stomp_port`` and
+``stomp_ws_port``), so parallel gateways never collide on the default 61613/61614.
+Its stderr goes to a log file which is printed when a test fails.  Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class Gateway:
         self.config = config or {}
         self.port = free_port()
         self.ws_port = free_port()
+        self.stomp_port = free_port()
+        self.stomp_ws_port = free_port()
         self.config_path = self.workdir / "gateway.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = self.workdir / "gateway.log"
@@ -86,11 +90,17 @@ class Gateway:
             {
                 "GATEWAY_LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.port}",
                 "GATEWAY_LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.ws_port}",
+                "GATEWAY_GATEWAY__STOMP__LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.stomp_port}",
+                "GATEWAY_GATEWAY__STOMP__LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.stomp_ws_port}",
             }
         )
         self.env.update(env or {})
         self.proc: subprocess.Popen | None = None
         self._log = None
+        stomp_cfg = self.config.get("gateway", {}).get("stomp", {})
+        self.stomp_enabled = stomp_cfg.get("enable", True) is not False and \
+            self.env.get("GATEWAY_GATEWAY__STOMP__ENABLE", "true").lower() != "false"
+        self.ports = [self.port, self.ws_port] + ([self.stomp_port, self.stomp_ws_port] if self.stomp_enabled else [])
 
     def start(self) -> "Gateway":
         binary = gateway_bin()
@@ -112,11 +122,11 @@ class Gateway:
             if self.proc.poll() is not None:
                 self.stop()
                 pytest.fail(f"gateway exited early with {self.proc.returncode}:\n{self.log_text()}")
-            if self._accepts(self.port) and self._accepts(self.ws_port):
+            if all(self._accepts(p) for p in self.ports):
                 return self
             time.sleep(0.05)
         self.stop()
-        pytest.fail(f"gateway did not accept on 127.0.0.1:{self.port} within {START_TIMEOUT}s:\n{self.log_text()}")
+        pytest.fail(f"gateway did not accept on 127.0.0.1:{self.ports} within {START_TIMEOUT}s:\n{self.log_text()}")
 
     def _accepts(self, port: int) -> bool:
         try:
@@ -170,7 +180,7 @@ def _print_gateway_log_on_failure(request):
             text = g.log_text()
             start = offsets.get(id(g), 0)
             tail = text[start:][-20000:]
-            print(f"\n===== gateway log (tcp {g.port}, ws {g.ws_port}, alive={g.alive()}) =====\n{tail}")
+            print(f"\n===== gateway log (tcp {g.port}, ws {g.ws_port}, stomp {g.stomp_port}, stomp-ws {g.stomp_ws_port}, alive={g.alive()}) =====\n{tail}")
 
 
 @pytest.fixture(scope="module")

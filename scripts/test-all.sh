@@ -13,13 +13,15 @@ if ! command -v mosquitto_pub >/dev/null 2>&1; then
 fi
 python3 -m pip install -q -r conformance/requirements.txt 2>/dev/null \
   || python3 -m pip install -q --break-system-packages -r conformance/requirements.txt
+# Headless Chromium and @stomp/stompjs for the browser test.
+bash conformance/setup-browser.sh
 
 echo "== fmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== protocol crates stay pure (no tokio, no bus)"
-for p in gw-mqtt gw-stomp; do
+for p in gw-mqtt gw-stomp gw-mqttsn gw-coap; do
   if cargo tree -p "$p" -e normal --prefix none | grep -qE '^(tokio|gw-core|rustls) '; then
     echo "$p depends on tokio/gw-core/rustls" >&2; exit 1
   fi

@@ -388,6 +388,9 @@ pub fn parse_bind(bind: &str) -> Result<SocketAddr, String> {
     bind.trim().parse().map_err(|_| format!("invalid bind address {bind:?}; use \"0.0.0.0:1883\" or \"1883\""))
 }
 
+/// Top-level sections, the only `GATEWAY_*` variables read as configuration.
+const SECTIONS: [&str; 5] = ["log", "mqtt", "retainer", "listeners", "gateway"];
+
 impl GatewayConfig {
     /// Loads defaults ← `file` (if given) ← `GATEWAY_*` environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -398,7 +401,15 @@ impl GatewayConfig {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("GATEWAY_").split("__"));
+        // Only variables that name a config section: tools that start the gateway set
+        // GATEWAY_CMD, GATEWAY_PORT or GATEWAY_BIN for themselves.
+        let env = Env::prefixed("GATEWAY_")
+            .filter(|key| {
+                let section = key.as_str().split("__").next().unwrap_or_default();
+                SECTIONS.iter().any(|s| section.eq_ignore_ascii_case(s))
+            })
+            .split("__");
+        figment = figment.merge(env);
         Self::from_figment(&figment)
     }
 

@@ -68,6 +68,9 @@ fn environment_overrides_nested_keys() {
     figment::Jail::expect_with(|jail| {
         jail.set_env("GATEWAY_MQTT__MAX_MQUEUE_LEN", "500");
         jail.set_env("GATEWAY_LISTENERS__TCP__DEFAULT__BIND", "127.0.0.1:1999");
+        // Variables of tools that start the gateway are not configuration.
+        jail.set_env("GATEWAY_CMD", "target/release/gateway");
+        jail.set_env("GATEWAY_PORT", "1883");
         let c = GatewayConfig::load(None).map_err(|e| e.to_string())?;
         assert_eq!(c.mqtt.max_mqueue_len, 500);
         assert_eq!(c.listeners.tcp["default"].bind, "127.0.0.1:1999");
