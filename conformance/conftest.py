@@ -7,7 +7,8 @@
 Every gateway listens on free loopback ports picked by binding port 0: MQTT over TCP and
 WebSocket (``GATEWAY_LISTENERS__*__DEFAULT__BIND``) and STOMP over TCP and WebSocket
 (``GATEWAY_GATEWAY__STOMP__LISTENERS__*__DEFAULT__BIND``; exposed as ``stomp_port`` and
-``stomp_ws_port``), so parallel gateways never collide on the default 61613/61614.
+``stomp_ws_port``), and its MQTT-SN UDP port (``mqttsn_port``), so parallel gateways never
+collide on the defaults 61613/61614/1884.
 Its stderr goes to a log file which is printed when a test fails.  Every wait is bounded.
 """
 
@@ -35,6 +36,13 @@ def gateway_bin() -> Path:
     if not path.is_absolute():
         path = REPO_ROOT / path
     return path
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def free_port() -> int:
@@ -81,6 +89,7 @@ class Gateway:
         self.ws_port = free_port()
         self.stomp_port = free_port()
         self.stomp_ws_port = free_port()
+        self.mqttsn_port = free_udp_port()
         self.config_path = self.workdir / "gateway.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = self.workdir / "gateway.log"
@@ -92,6 +101,7 @@ class Gateway:
                 "GATEWAY_LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.ws_port}",
                 "GATEWAY_GATEWAY__STOMP__LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.stomp_port}",
                 "GATEWAY_GATEWAY__STOMP__LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.stomp_ws_port}",
+                "GATEWAY_GATEWAY__MQTTSN__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.mqttsn_port}",
             }
         )
         self.env.update(env or {})

@@ -10,8 +10,10 @@
 //!   per-connection handler; `mqtt/convert.rs` holds the packet ⇄ message translation.
 //! - [`stomp`]: the STOMP front-end; `stomp/convert.rs` maps frames and headers to
 //!   messages and MQTT 5 properties.
+//! - [`mqttsn`]: the MQTT-SN front-end (one handler per UDP peer, QoS -1 without one).
 //! - [`mountpoint`]: per-client topic prefixes, shared by every front-end.
 
 pub mod mountpoint;
 pub mod mqtt;
+pub mod mqttsn;
 pub mod stomp;

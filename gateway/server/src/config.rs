@@ -12,9 +12,11 @@ use figment::Figment;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_mapping::mqtt::MqttSettings;
+use gw_mapping::mqttsn::MqttSnSettings;
 use gw_mapping::stomp::StompSettings;
 use gw_mqtt::channel::ChannelConfig;
 use gw_mqtt::codec::QoS;
+use gw_mqttsn::channel::ChannelConfig as MqttSnChannelConfig;
 use gw_stomp::channel::ChannelConfig as StompChannelConfig;
 use gw_stomp::codec::FrameLimits;
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,115 @@ pub struct GatewayConfig {
 pub struct GatewaysConfig {
     /// `gateway.stomp.*`.
     pub stomp: StompConfig,
+    /// `gateway.mqttsn.*`.
+    pub mqttsn: MqttSnConfig,
+}
+
+/// `gateway.mqttsn.*`, named after EMQX's MQTT-SN gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttSnConfig {
+    /// Whether the MQTT-SN front-end runs.
+    pub enable: bool,
+    /// GwId sent in GWINFO and ADVERTISE.
+    pub gateway_id: u8,
+    /// Send ADVERTISE periodically to `broadcast_address`.
+    pub broadcast: bool,
+    /// Where ADVERTISE goes (EMQX: every interface's broadcast address, port 1884).
+    pub broadcast_address: String,
+    /// How often ADVERTISE is sent (its Duration field).
+    pub advertise_interval: ConfigDuration,
+    /// Accept QoS -1 publishes from clients without a connection.
+    pub enable_qos3: bool,
+    /// Re-REGISTER subscribed topics when a persistent session resumes.
+    pub subs_resume: bool,
+    /// Topic prefix (`${clientid}` allowed); not applied to QoS -1 publishes.
+    pub mountpoint: String,
+    /// A peer that sends no CONNECT within this is forgotten.
+    pub idle_timeout: ConfigDuration,
+    /// Tretry: resend an unacknowledged PUBLISH / PUBREL / REGISTER after this.
+    pub retry_interval: ConfigDuration,
+    /// Nretry: resends before the client is considered lost.
+    pub max_retries: u32,
+    /// Largest datagram handled.
+    pub max_packet_size: usize,
+    /// Predefined topic ids, identical for every client (id 1..65535).
+    pub predefined: Vec<PredefinedTopic>,
+    /// `listeners.udp.<name>`.
+    pub listeners: MqttSnListenersConfig,
+}
+
+/// One predefined topic id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PredefinedTopic {
+    /// Topic id.
+    pub id: u16,
+    /// Topic name.
+    pub topic: String,
+}
+
+impl Default for MqttSnConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            gateway_id: 1,
+            broadcast: false,
+            broadcast_address: "255.255.255.255:1884".into(),
+            advertise_interval: ConfigDuration::from_secs(900),
+            enable_qos3: true,
+            subs_resume: false,
+            mountpoint: String::new(),
+            idle_timeout: ConfigDuration::from_secs(30),
+            retry_interval: ConfigDuration::from_secs(10),
+            max_retries: 3,
+            max_packet_size: 65_535,
+            predefined: vec![
+                PredefinedTopic { id: 1, topic: "/predefined/topic/name/hello".into() },
+                PredefinedTopic { id: 2, topic: "/predefined/topic/name/nice".into() },
+            ],
+            listeners: MqttSnListenersConfig::default(),
+        }
+    }
+}
+
+/// `gateway.mqttsn.listeners.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MqttSnListenersConfig {
+    /// UDP listeners.
+    pub udp: BTreeMap<String, UdpListenerConfig>,
+}
+
+impl Default for MqttSnListenersConfig {
+    fn default() -> Self {
+        Self {
+            udp: BTreeMap::from([(
+                "default".to_string(),
+                UdpListenerConfig { bind: "0.0.0.0:1884".into(), ..UdpListenerConfig::default() },
+            )]),
+        }
+    }
+}
+
+/// One UDP listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UdpListenerConfig {
+    /// Whether it runs.
+    pub enable: bool,
+    /// Bind address.
+    pub bind: String,
+    /// Peers at once (EMQX's `max_connections` for gateway listeners).
+    pub max_connections: usize,
+    /// Datagrams queued per peer before new ones are dropped.
+    pub peer_queue: usize,
+}
+
+impl Default for UdpListenerConfig {
+    fn default() -> Self {
+        Self { enable: true, bind: "0.0.0.0:0".into(), max_connections: 1_024_000, peer_queue: 64 }
+    }
 }
 
 /// `gateway.stomp.*`, named after EMQX's STOMP gateway.
@@ -477,6 +588,34 @@ impl GatewayConfig {
         if st.idle_timeout.get().is_none() {
             return bad("gateway.stomp.idle_timeout", "must be finite".into());
         }
+        let sn = &self.gateway.mqttsn;
+        for (name, l) in &sn.listeners.udp {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("gateway.mqttsn.listeners.udp.{name}.bind"), why);
+            }
+        }
+        if let Err(why) = parse_bind(&sn.broadcast_address) {
+            return bad("gateway.mqttsn.broadcast_address", why);
+        }
+        for key in ["idle_timeout", "retry_interval", "advertise_interval"] {
+            let value = match key {
+                "idle_timeout" => sn.idle_timeout,
+                "retry_interval" => sn.retry_interval,
+                _ => sn.advertise_interval,
+            };
+            if value.get().is_none_or(|d| d.is_zero()) {
+                return bad(&format!("gateway.mqttsn.{key}"), "must be a finite, non-zero duration".into());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &sn.predefined {
+            if p.id == 0 || !seen.insert(p.id) {
+                return bad("gateway.mqttsn.predefined", format!("topic id {} is 0 or used twice", p.id));
+            }
+            if gw_core::bus::Topic::new(p.topic.clone()).is_err() {
+                return bad("gateway.mqttsn.predefined", format!("{:?} is not a valid topic name", p.topic));
+            }
+        }
         if !(st.heartbeat_timeout_factor >= 1.0 && st.heartbeat_timeout_factor.is_finite()) {
             return bad("gateway.stomp.heartbeat_timeout_factor", "must be a number >= 1".into());
         }
@@ -505,6 +644,27 @@ impl GatewayConfig {
                 max_tx_frames: st.max_tx_frames,
             },
             mountpoint: st.mountpoint.clone(),
+        }
+    }
+
+    /// The MQTT-SN front-end settings.
+    pub fn mqttsn_settings(&self) -> MqttSnSettings {
+        let sn = &self.gateway.mqttsn;
+        MqttSnSettings {
+            channel: MqttSnChannelConfig {
+                gateway_id: sn.gateway_id,
+                predefined: sn.predefined.iter().map(|p| (p.id, p.topic.clone())).collect(),
+                enable_qos3: sn.enable_qos3,
+                idle_timeout: sn.idle_timeout.get().unwrap_or(Duration::from_secs(30)),
+                keepalive_multiplier: self.mqtt.keepalive_multiplier,
+                retry_interval: sn.retry_interval.get().unwrap_or(Duration::from_secs(10)),
+                max_retries: sn.max_retries,
+                max_pending_registrations: 64,
+                max_packet_size: sn.max_packet_size,
+                subs_resume: sn.subs_resume,
+            },
+            mountpoint: sn.mountpoint.clone(),
+            session_expiry_interval: self.mqtt.session_expiry_interval.get(),
         }
     }
 

@@ -16,12 +16,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gw_core::bus::Bus;
+use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
 use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
 use gw_mapping::mqtt::MqttFrontend;
+use gw_mapping::mqttsn::MqttSnFrontend;
 use gw_mapping::stomp::StompFrontend;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 pub use config::GatewayConfig;
@@ -150,7 +152,57 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
             tasks.spawn(serve_ws(listener, stomp.clone(), shutdown.clone(), limits_for(l.max_connections), ws));
         }
     }
+    if config.gateway.mqttsn.enable {
+        let sn = &config.gateway.mqttsn;
+        let mqttsn = Arc::new(MqttSnFrontend::new(bus.clone(), config.mqttsn_settings()));
+        for (name, l) in sn.listeners.udp.iter().filter(|(_, l)| l.enable) {
+            let addr = config::parse_bind(&l.bind).map_err(anyhow::Error::msg)?;
+            let socket = UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("gateway.mqttsn.listeners.udp.{name}: cannot bind {addr}"))?;
+            let bound = socket.local_addr()?;
+            tracing::info!(listener = %format!("udp:{name}"), addr = %bound, "mqttsn_listener_started");
+            listeners.push(BoundListener { kind: "mqttsn:udp", name: name.clone(), addr: bound });
+            let limits = DatagramLimits {
+                max_datagram: sn.max_packet_size.max(64),
+                max_peers: l.max_connections,
+                peer_queue: l.peer_queue,
+            };
+            let stats = Arc::new(DatagramStats::default());
+            tasks.spawn(run_datagram(socket, mqttsn.clone(), shutdown.clone(), limits, stats));
+        }
+        if sn.broadcast {
+            let target = config::parse_bind(&sn.broadcast_address).map_err(anyhow::Error::msg)?;
+            let interval = sn.advertise_interval.get().unwrap_or(Duration::from_secs(900));
+            tasks.spawn(advertise(target, sn.gateway_id, interval, shutdown.clone()));
+        }
+    }
     Ok(Running { bus, listeners, shutdown, tasks })
+}
+
+/// Sends MQTT-SN ADVERTISE to `target` every `interval` until shutdown (MQTT-SN 1.2 §6.1).
+async fn advertise(target: SocketAddr, gateway_id: u8, interval: Duration, shutdown: Shutdown) {
+    let socket = match UdpSocket::bind(("0.0.0.0", 0)).await {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "advertise_socket_failed"),
+    };
+    let _ = socket.set_broadcast(true);
+    let duration = u16::try_from(interval.as_secs()).unwrap_or(u16::MAX);
+    let Ok(datagram) = gw_mqttsn::codec::to_bytes(&gw_mqttsn::codec::Message::Advertise { gateway_id, duration })
+    else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {
+                if let Err(e) = socket.send_to(&datagram, target).await {
+                    tracing::debug!(error = %e, "advertise_send_failed");
+                }
+            }
+        }
+    }
 }
 
 async fn bind(bind: &str, key: &str) -> anyhow::Result<TcpListener> {

@@ -805,6 +805,13 @@ impl SessionHandle {
         self.state().is_some_and(|mut st| st.awaiting_rel.remove(&packet_id.get()).is_some())
     }
 
+    /// Replaces the will (MQTT-SN WILLTOPICUPD / WILLMSGUPD).
+    pub fn set_will(&self, will: Option<Will>) {
+        if let Some(mut st) = self.state() {
+            st.will = will;
+        }
+    }
+
     /// Replaces the session expiry (MQTT 5 DISCONNECT may change it).
     pub fn set_expiry(&self, expiry: Option<Duration>) {
         if let Some(mut st) = self.state() {
