@@ -61,16 +61,35 @@ def _toml_value(v) -> str:
     raise TypeError(f"unsupported TOML value {v!r}")
 
 
+def _is_table_array(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
 def to_toml(config: dict, prefix: str = "") -> str:
-    """Tiny TOML writer for nested dicts of str/int/float/bool."""
-    scalars = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    """Tiny TOML writer for nested dicts of str/int/float/bool.
+
+    A list of flat dicts (e.g. ``gateway.mqttsn.predefined``) becomes an array of tables
+    (``[[prefix.key]]``); an empty list becomes ``key = []``.
+    """
+    scalars = {k: v for k, v in config.items() if not isinstance(v, dict) and not _is_table_array(v)}
     tables = {k: v for k, v in config.items() if isinstance(v, dict)}
+    arrays = {k: v for k, v in config.items() if _is_table_array(v)}
     out = []
     if scalars:
         if prefix:
             out.append(f"[{prefix}]")
-        out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        for k, v in scalars.items():
+            if isinstance(v, list):
+                out.append(f"{k} = [{', '.join(_toml_value(x) for x in v)}]")
+            else:
+                out.append(f"{k} = {_toml_value(v)}")
         out.append("")
+    for k, v in arrays.items():
+        name = f"{prefix}.{k}" if prefix else k
+        for item in v:
+            out.append(f"[[{name}]]")
+            out.extend(f"{ik} = {_toml_value(iv)}" for ik, iv in item.items())
+            out.append("")
     for k, v in tables.items():
         out.append(to_toml(v, f"{prefix}.{k}" if prefix else k))
     return "\n".join(out)
@@ -90,6 +109,7 @@ class Gateway:
         self.stomp_port = free_port()
         self.stomp_ws_port = free_port()
         self.mqttsn_port = free_udp_port()
+        self.coap_port = free_udp_port()
         self.config_path = self.workdir / "gateway.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = self.workdir / "gateway.log"
@@ -102,6 +122,7 @@ class Gateway:
                 "GATEWAY_GATEWAY__STOMP__LISTENERS__TCP__DEFAULT__BIND": f"127.0.0.1:{self.stomp_port}",
                 "GATEWAY_GATEWAY__STOMP__LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.stomp_ws_port}",
                 "GATEWAY_GATEWAY__MQTTSN__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.mqttsn_port}",
+                "GATEWAY_GATEWAY__COAP__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.coap_port}",
             }
         )
         self.env.update(env or {})

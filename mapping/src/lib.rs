@@ -11,8 +11,10 @@
 //! - [`stomp`]: the STOMP front-end; `stomp/convert.rs` maps frames and headers to
 //!   messages and MQTT 5 properties.
 //! - [`mqttsn`]: the MQTT-SN front-end (one handler per UDP peer, QoS -1 without one).
+//! - [`coap`]: the CoAP front-end (EMQX's `/ps` and `/mqtt/connection` scheme).
 //! - [`mountpoint`]: per-client topic prefixes, shared by every front-end.
 
+pub mod coap;
 pub mod mountpoint;
 pub mod mqtt;
 pub mod mqttsn;

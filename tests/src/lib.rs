@@ -78,6 +78,9 @@ pub async fn spawn_gateway(customize: impl FnOnce(&mut GatewayConfig)) -> TestGa
     for l in config.gateway.mqttsn.listeners.udp.values_mut() {
         l.bind = "127.0.0.1:0".into();
     }
+    for l in config.gateway.coap.listeners.udp.values_mut() {
+        l.bind = "127.0.0.1:0".into();
+    }
     customize(&mut config);
     config.validate().expect("test config is valid");
     let running = gw_server::start(config).await.expect("gateway starts");

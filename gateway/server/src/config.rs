@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use gw_coap::channel::{ChannelConfig as CoapChannelConfig, NotifyType, QosRule};
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
+use gw_mapping::coap::CoapSettings;
 use gw_mapping::mqtt::MqttSettings;
 use gw_mapping::mqttsn::MqttSnSettings;
 use gw_mapping::stomp::StompSettings;
@@ -45,6 +47,91 @@ pub struct GatewaysConfig {
     pub stomp: StompConfig,
     /// `gateway.mqttsn.*`.
     pub mqttsn: MqttSnConfig,
+    /// `gateway.coap.*`.
+    pub coap: CoapConfig,
+}
+
+/// `gateway.coap.*`, named after EMQX's CoAP gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoapConfig {
+    /// Whether the CoAP front-end runs.
+    pub enable: bool,
+    /// Require `/mqtt/connection` (token) before publish/subscribe.
+    pub connection_required: bool,
+    /// Connection-mode keep alive: a client silent for 1.5 × this is dropped.
+    pub heartbeat: ConfigDuration,
+    /// `non`, `con` or `qos` (QoS 0 → NON, QoS 1/2 → CON).
+    pub notify_type: String,
+    /// `qos0`, `qos1`, `qos2` or `coap` (NON → 0, CON → 1) when a subscribe has no `qos`.
+    pub subscribe_qos: String,
+    /// Same for publishes.
+    pub publish_qos: String,
+    /// Topic prefix (`${clientid}`, `${username}` allowed).
+    pub mountpoint: String,
+    /// A peer with no connection and no observation is forgotten after this.
+    pub idle_timeout: ConfigDuration,
+    /// `blockwise.*` (RFC 7959).
+    pub blockwise: CoapBlockwiseConfig,
+    /// CON notifications queued behind the one in flight (drop oldest beyond).
+    pub max_observe_queue: usize,
+    /// `listeners.udp.<name>`.
+    pub listeners: CoapListenersConfig,
+}
+
+impl Default for CoapConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            connection_required: false,
+            heartbeat: ConfigDuration::from_secs(30),
+            notify_type: "qos".into(),
+            subscribe_qos: "coap".into(),
+            publish_qos: "coap".into(),
+            mountpoint: String::new(),
+            idle_timeout: ConfigDuration::from_secs(30),
+            blockwise: CoapBlockwiseConfig::default(),
+            max_observe_queue: 100,
+            listeners: CoapListenersConfig::default(),
+        }
+    }
+}
+
+/// `gateway.coap.blockwise.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoapBlockwiseConfig {
+    /// Block-wise transfers on.
+    pub enable: bool,
+    /// Largest block sent (16..1024, a power of two).
+    pub max_block_size: u16,
+    /// Largest request body accepted (4.13 beyond).
+    pub max_body_size: ByteSize,
+}
+
+impl Default for CoapBlockwiseConfig {
+    fn default() -> Self {
+        Self { enable: true, max_block_size: 1024, max_body_size: ByteSize(4 << 20) }
+    }
+}
+
+/// `gateway.coap.listeners.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoapListenersConfig {
+    /// CoAP over UDP.
+    pub udp: BTreeMap<String, UdpListenerConfig>,
+}
+
+impl Default for CoapListenersConfig {
+    fn default() -> Self {
+        Self {
+            udp: BTreeMap::from([(
+                "default".to_string(),
+                UdpListenerConfig { bind: "0.0.0.0:5683".into(), ..UdpListenerConfig::default() },
+            )]),
+        }
+    }
 }
 
 /// `gateway.mqttsn.*`, named after EMQX's MQTT-SN gateway.
@@ -607,6 +694,29 @@ impl GatewayConfig {
                 return bad(&format!("gateway.mqttsn.{key}"), "must be a finite, non-zero duration".into());
             }
         }
+        let coap = &self.gateway.coap;
+        for (name, l) in &coap.listeners.udp {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("gateway.coap.listeners.udp.{name}.bind"), why);
+            }
+        }
+        if parse_notify_type(&coap.notify_type).is_none() {
+            return bad("gateway.coap.notify_type", format!("{:?} is not non, con or qos", coap.notify_type));
+        }
+        for (key, value) in [("subscribe_qos", &coap.subscribe_qos), ("publish_qos", &coap.publish_qos)] {
+            if parse_qos_rule(value).is_none() {
+                return bad(&format!("gateway.coap.{key}"), format!("{value:?} is not qos0, qos1, qos2 or coap"));
+            }
+        }
+        let block = coap.blockwise.max_block_size;
+        if !(16..=1024).contains(&block) || !block.is_power_of_two() {
+            return bad("gateway.coap.blockwise.max_block_size", "must be a power of two from 16 to 1024".into());
+        }
+        for (key, value) in [("heartbeat", coap.heartbeat), ("idle_timeout", coap.idle_timeout)] {
+            if value.get().is_none_or(|d| d.is_zero()) {
+                return bad(&format!("gateway.coap.{key}"), "must be a finite, non-zero duration".into());
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &sn.predefined {
             if p.id == 0 || !seen.insert(p.id) {
@@ -644,6 +754,27 @@ impl GatewayConfig {
                 max_tx_frames: st.max_tx_frames,
             },
             mountpoint: st.mountpoint.clone(),
+        }
+    }
+
+    /// The CoAP front-end settings.
+    pub fn coap_settings(&self) -> CoapSettings {
+        let c = &self.gateway.coap;
+        CoapSettings {
+            channel: CoapChannelConfig {
+                connection_required: c.connection_required,
+                heartbeat: c.heartbeat.get().unwrap_or(Duration::from_secs(30)),
+                notify_type: parse_notify_type(&c.notify_type).unwrap_or(NotifyType::Qos),
+                publish_qos: parse_qos_rule(&c.publish_qos).unwrap_or(QosRule::Coap),
+                subscribe_qos: parse_qos_rule(&c.subscribe_qos).unwrap_or(QosRule::Coap),
+                max_block_size: c.blockwise.max_block_size,
+                max_body_size: usize::try_from(c.blockwise.max_body_size.0).unwrap_or(usize::MAX),
+                blockwise: c.blockwise.enable,
+                idle_timeout: c.idle_timeout.get().unwrap_or(Duration::from_secs(30)),
+                max_observe_queue: c.max_observe_queue,
+                ..CoapChannelConfig::default()
+            },
+            mountpoint: c.mountpoint.clone(),
         }
     }
 
@@ -716,6 +847,25 @@ impl GatewayConfig {
             max_session_expiry_interval: m.max_session_expiry_interval.get(),
             delivery_batch: 256,
         }
+    }
+}
+
+fn parse_notify_type(text: &str) -> Option<NotifyType> {
+    match text {
+        "non" => Some(NotifyType::Non),
+        "con" => Some(NotifyType::Con),
+        "qos" => Some(NotifyType::Qos),
+        _ => None,
+    }
+}
+
+fn parse_qos_rule(text: &str) -> Option<QosRule> {
+    match text {
+        "qos0" => Some(QosRule::Qos0),
+        "qos1" => Some(QosRule::Qos1),
+        "qos2" => Some(QosRule::Qos2),
+        "coap" => Some(QosRule::Coap),
+        _ => None,
     }
 }
 

@@ -20,6 +20,7 @@ use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
 use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
+use gw_mapping::coap::CoapFrontend;
 use gw_mapping::mqtt::MqttFrontend;
 use gw_mapping::mqttsn::MqttSnFrontend;
 use gw_mapping::stomp::StompFrontend;
@@ -156,10 +157,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let sn = &config.gateway.mqttsn;
         let mqttsn = Arc::new(MqttSnFrontend::new(bus.clone(), config.mqttsn_settings()));
         for (name, l) in sn.listeners.udp.iter().filter(|(_, l)| l.enable) {
-            let addr = config::parse_bind(&l.bind).map_err(anyhow::Error::msg)?;
-            let socket = UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("gateway.mqttsn.listeners.udp.{name}: cannot bind {addr}"))?;
+            let socket = bind_udp(&l.bind, &format!("gateway.mqttsn.listeners.udp.{name}")).await?;
             let bound = socket.local_addr()?;
             tracing::info!(listener = %format!("udp:{name}"), addr = %bound, "mqttsn_listener_started");
             listeners.push(BoundListener { kind: "mqttsn:udp", name: name.clone(), addr: bound });
@@ -177,7 +175,30 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
             tasks.spawn(advertise(target, sn.gateway_id, interval, shutdown.clone()));
         }
     }
+    if config.gateway.coap.enable {
+        let coap = Arc::new(CoapFrontend::new(bus.clone(), config.coap_settings()));
+        for (name, l) in config.gateway.coap.listeners.udp.iter().filter(|(_, l)| l.enable) {
+            let socket = bind_udp(&l.bind, &format!("gateway.coap.listeners.udp.{name}")).await?;
+            let bound = socket.local_addr()?;
+            tracing::info!(listener = %format!("udp:{name}"), addr = %bound, "coap_listener_started");
+            listeners.push(BoundListener { kind: "coap:udp", name: name.clone(), addr: bound });
+            let limits =
+                DatagramLimits { max_datagram: 65_535, max_peers: l.max_connections, peer_queue: l.peer_queue };
+            tasks.spawn(run_datagram(
+                socket,
+                coap.clone(),
+                shutdown.clone(),
+                limits,
+                Arc::new(DatagramStats::default()),
+            ));
+        }
+    }
     Ok(Running { bus, listeners, shutdown, tasks })
+}
+
+async fn bind_udp(bind: &str, key: &str) -> anyhow::Result<UdpSocket> {
+    let addr = config::parse_bind(bind).map_err(anyhow::Error::msg)?;
+    UdpSocket::bind(addr).await.with_context(|| format!("{key}: cannot bind {addr}"))
 }
 
 /// Sends MQTT-SN ADVERTISE to `target` every `interval` until shutdown (MQTT-SN 1.2 §6.1).
