@@ -66,7 +66,9 @@ impl MqttConnection {
     async fn drain_events(&mut self, now: Instant) -> Flow {
         while let Some(event) = self.channel.poll_event() {
             match event {
-                Event::Connect(connect) => self.on_connect(*connect, now).await,
+                // Boxed: the connect path (authentication) is large and runs once, and an
+                // idle connection's task should not carry its state inline.
+                Event::Connect(connect) => Box::pin(self.on_connect(*connect, now)).await,
                 Event::Publish(publish) => self.on_publish(publish, now),
                 Event::PubAck { packet_id, .. } | Event::PubComp { packet_id, .. } => {
                     if let Some(s) = &self.session {

@@ -73,7 +73,8 @@ impl StompConnection {
         while let Some(event) = self.channel.poll_event() {
             match event {
                 Event::Connect { login, passcode, headers, .. } => {
-                    self.on_connect(login, passcode, &headers, now).await;
+                    // Boxed: large, runs once (see the MQTT glue).
+                    Box::pin(self.on_connect(login, passcode, &headers, now)).await;
                 }
                 Event::Send { destination, headers, body, .. } => self.on_send(&destination, &headers, body, now),
                 Event::Subscribe { id, destination, ack } => self.on_subscribe(id, &destination, ack, now),

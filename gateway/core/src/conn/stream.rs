@@ -103,7 +103,9 @@ where
             },
             read = reader.read_into(&mut input, limits.read_chunk), if !congested => match read {
                 Ok(0) => break CloseCause::PeerClosed,
-                Ok(_) => flow = handler.on_input(Instant::now(), &mut input, &mut output).await,
+                // Boxed so the handler's (large) input future is not part of every idle
+                // connection's task; one small allocation per read.
+                Ok(_) => flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await,
                 Err(e) => break CloseCause::Io(e.kind()),
             },
             () = doorbell.rung(), if !congested => {

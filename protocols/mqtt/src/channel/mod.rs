@@ -320,7 +320,13 @@ impl Channel {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // An idle connection keeps no event buffer (events are large; most connections
+            // are idle most of the time).
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Moves all encoded outgoing bytes into `out` (appending).
