@@ -7,9 +7,16 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-if ! command -v mosquitto_pub >/dev/null 2>&1; then
+# mosquitto-clients and libcoap3-bin: third-party clients of the conformance suite;
+# libssl-dev and pkg-config: OpenSSL for DTLS.
+APT_PACKAGES=(mosquitto-clients libcoap3-bin libssl-dev pkg-config)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq mosquitto-clients >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q -r conformance/requirements.txt 2>/dev/null \
   || python3 -m pip install -q --break-system-packages -r conformance/requirements.txt

@@ -12,6 +12,7 @@ use figment::Figment;
 use gw_coap::channel::{ChannelConfig as CoapChannelConfig, NotifyType, QosRule};
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
+use gw_core::conn::dtls::DtlsConfig;
 use gw_mapping::coap::CoapSettings;
 use gw_mapping::mqtt::MqttSettings;
 use gw_mapping::mqttsn::MqttSnSettings;
@@ -121,6 +122,8 @@ impl Default for CoapBlockwiseConfig {
 pub struct CoapListenersConfig {
     /// CoAP over UDP.
     pub udp: BTreeMap<String, UdpListenerConfig>,
+    /// CoAP over DTLS 1.2.
+    pub dtls: BTreeMap<String, DtlsListenerConfig>,
 }
 
 impl Default for CoapListenersConfig {
@@ -130,6 +133,84 @@ impl Default for CoapListenersConfig {
                 "default".to_string(),
                 UdpListenerConfig { bind: "0.0.0.0:5683".into(), ..UdpListenerConfig::default() },
             )]),
+            dtls: BTreeMap::from([(
+                "default".to_string(),
+                DtlsListenerConfig {
+                    listener: UdpListenerConfig {
+                        enable: false,
+                        bind: "0.0.0.0:5684".into(),
+                        ..UdpListenerConfig::default()
+                    },
+                    dtls_options: DtlsOptions::default(),
+                },
+            )]),
+        }
+    }
+}
+
+/// One DTLS listener: a UDP listener plus `dtls_options`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct DtlsListenerConfig {
+    /// The UDP side (enable, bind, limits).
+    #[serde(flatten)]
+    pub listener: UdpListenerConfig,
+    /// Credentials.
+    pub dtls_options: DtlsOptions,
+}
+
+/// `dtls_options.*`: PSK identities and/or a certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DtlsOptions {
+    /// Pre-shared keys; a key is used as its UTF-8 bytes (as libcoap's `-k`).
+    pub psk: Vec<PskEntry>,
+    /// Server certificate chain (PEM).
+    pub certfile: String,
+    /// Server private key (PEM).
+    pub keyfile: String,
+    /// CAs for client certificates (PEM).
+    pub cacertfile: String,
+    /// Require client certificates on certificate suites.
+    pub verify_peer: bool,
+    /// A handshake must finish within this.
+    pub handshake_timeout: ConfigDuration,
+}
+
+impl Default for DtlsOptions {
+    fn default() -> Self {
+        Self {
+            psk: Vec::new(),
+            certfile: String::new(),
+            keyfile: String::new(),
+            cacertfile: String::new(),
+            verify_peer: false,
+            handshake_timeout: ConfigDuration::from_secs(30),
+        }
+    }
+}
+
+/// One PSK identity.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PskEntry {
+    /// PSK identity.
+    pub identity: String,
+    /// The key.
+    pub key: String,
+}
+
+impl DtlsOptions {
+    /// The transport's DTLS configuration.
+    pub fn dtls_config(&self) -> DtlsConfig {
+        let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+        DtlsConfig {
+            psk: self.psk.iter().map(|e| (e.identity.clone(), e.key.as_bytes().to_vec())).collect(),
+            certfile: path(&self.certfile),
+            keyfile: path(&self.keyfile),
+            cacertfile: path(&self.cacertfile),
+            verify_peer: self.verify_peer,
+            handshake_timeout: self.handshake_timeout.get().unwrap_or(Duration::from_secs(30)),
         }
     }
 }
@@ -698,6 +779,15 @@ impl GatewayConfig {
         for (name, l) in &coap.listeners.udp {
             if let Err(why) = parse_bind(&l.bind) {
                 return bad(&format!("gateway.coap.listeners.udp.{name}.bind"), why);
+            }
+        }
+        for (name, l) in coap.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
+            let key = format!("gateway.coap.listeners.dtls.{name}");
+            if let Err(why) = parse_bind(&l.listener.bind) {
+                return bad(&format!("{key}.bind"), why);
+            }
+            if let Err(e) = l.dtls_options.dtls_config().build() {
+                return bad(&format!("{key}.dtls_options"), e.to_string());
             }
         }
         if parse_notify_type(&coap.notify_type).is_none() {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gw_core::bus::Bus;
 use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
+use gw_core::conn::dtls::Dtls;
 use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
@@ -191,6 +192,22 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
                 limits,
                 Arc::new(DatagramStats::default()),
             ));
+        }
+        for (name, l) in config.gateway.coap.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
+            let key = format!("gateway.coap.listeners.dtls.{name}");
+            let server =
+                l.dtls_options.dtls_config().build().map_err(|e| anyhow::anyhow!("{key}.dtls_options: {e}"))?;
+            let socket = bind_udp(&l.listener.bind, &key).await?;
+            let bound = socket.local_addr()?;
+            tracing::info!(listener = %format!("dtls:{name}"), addr = %bound, "coap_listener_started");
+            listeners.push(BoundListener { kind: "coap:dtls", name: name.clone(), addr: bound });
+            let limits = DatagramLimits {
+                max_datagram: 65_535,
+                max_peers: l.listener.max_connections,
+                peer_queue: l.listener.peer_queue,
+            };
+            let dtls = Arc::new(Dtls::new(coap.clone(), server));
+            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, Arc::new(DatagramStats::default())));
         }
     }
     Ok(Running { bus, listeners, shutdown, tasks })

@@ -109,9 +109,11 @@ async fn run_peer<H: DatagramHandler>(
     shutdown: Shutdown,
     peers: PeerMap,
 ) {
-    let doorbell = handler.doorbell();
     let mut out: Vec<Bytes> = Vec::new();
     let cause = loop {
+        // Asked every turn: a wrapper (DTLS) hands over its inner handler's doorbell once the
+        // inner handler exists. A ring while nobody waits is kept, so none is lost.
+        let doorbell = handler.doorbell();
         let deadline = handler.next_timeout();
         let mut flow = Flow::Continue;
         let mut shutting_down = false;

@@ -7,6 +7,7 @@
 //! written with one call.
 
 pub mod datagram;
+pub mod dtls;
 pub mod stream;
 pub mod ws;
 
@@ -82,7 +83,8 @@ pub trait StreamProtocol: Send + Sync + 'static {
 
 /// One datagram peer of a protocol (a CoAP endpoint, an MQTT-SN client).
 pub trait DatagramHandler: Send + 'static {
-    /// The doorbell the bus rings for this peer.
+    /// The doorbell the bus rings for this peer. The driver asks again before every wait, so
+    /// a wrapper may hand over a different one later (DTLS: its inner handler's, once it exists).
     fn doorbell(&self) -> Arc<Doorbell>;
 
     /// A datagram from the peer; push datagrams to send into `out`.
