@@ -12,9 +12,11 @@
 //!   messages and MQTT 5 properties.
 //! - [`mqttsn`]: the MQTT-SN front-end (one handler per UDP peer, QoS -1 without one).
 //! - [`coap`]: the CoAP front-end (EMQX's `/ps` and `/mqtt/connection` scheme).
+//! - [`lwm2m`]: EMQX's LwM2M JSON over MQTT ⇄ LwM2M operations (pure translation).
 //! - [`mountpoint`]: per-client topic prefixes, shared by every front-end.
 
 pub mod coap;
+pub mod lwm2m;
 pub mod mountpoint;
 pub mod mqtt;
 pub mod mqttsn;
