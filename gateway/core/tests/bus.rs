@@ -267,3 +267,25 @@ async fn nack_redispatches_shared_deliveries_and_drops_plain_ones() {
     assert!(a.handle.nack(*id, Instant::now()));
     assert_eq!(bus.metrics().delivery_dropped_nacked.load(Ordering::Relaxed), 1);
 }
+
+#[tokio::test]
+async fn a_connected_subscriber_more_than_half_full_reports_congestion() {
+    let mut config = BusConfig::default();
+    config.session.max_mqueue_len = 4;
+    let bus = Bus::new(config);
+    let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
+    sub(&s.handle, "t", QoS::AtMostOnce, None);
+    let congested: Vec<bool> =
+        (0..4).map(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested).collect();
+    assert_eq!(congested, [false, false, true, true], "more than half of 4 queued");
+    drain(&s.handle);
+    assert!(!bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested);
+    // A parked session queues without slowing publishers (it is not consuming anyway).
+    s.handle.close(CloseKind::Normal, Instant::now());
+    let (p, _) = open(&bus, "parked", true, Some(Duration::from_secs(60)));
+    sub(&p.handle, "u", QoS::AtMostOnce, None);
+    p.handle.close(CloseKind::Normal, Instant::now());
+    for _ in 0..4 {
+        assert!(!bus.publish(msg("u", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested);
+    }
+}

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 struct Lines {
     doorbell: Arc<Doorbell>,
     timer: Option<Instant>,
+    paused_until: Option<Instant>,
     closed: Arc<Mutex<Vec<CloseCause>>>,
 }
 
@@ -42,6 +43,11 @@ impl StreamHandler for Lines {
                 }
                 "ring" => self.doorbell.ring(),
                 "later" => self.timer = Some(now + Duration::from_millis(50)),
+                // Back-pressure: stop reading for 200 ms (what was read is still handled).
+                "pause" => {
+                    self.paused_until = Some(now + Duration::from_millis(200));
+                    out.extend_from_slice(b"paused\n");
+                }
                 _ => {
                     out.extend_from_slice(text.to_uppercase().as_bytes());
                     out.extend_from_slice(b"\n");
@@ -56,14 +62,21 @@ impl StreamHandler for Lines {
         Flow::Continue
     }
 
-    fn on_timeout(&mut self, _now: Instant, out: &mut BytesMut) -> Flow {
-        self.timer = None;
-        out.extend_from_slice(b"timer\n");
+    fn on_timeout(&mut self, now: Instant, out: &mut BytesMut) -> Flow {
+        // The driver also wakes the handler when a read pause ends.
+        if self.timer.is_some_and(|at| at <= now) {
+            self.timer = None;
+            out.extend_from_slice(b"timer\n");
+        }
         Flow::Continue
     }
 
     fn next_timeout(&self) -> Option<Instant> {
         self.timer
+    }
+
+    fn read_paused_until(&self) -> Option<Instant> {
+        self.paused_until
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {
@@ -85,7 +98,7 @@ impl StreamProtocol for LinesProtocol {
         "lines"
     }
     fn connect(&self, _peer: SocketAddr, _now: Instant) -> Lines {
-        Lines { doorbell: Arc::new(Doorbell::new()), timer: None, closed: self.closed.clone() }
+        Lines { doorbell: Arc::new(Doorbell::new()), timer: None, paused_until: None, closed: self.closed.clone() }
     }
 }
 
@@ -272,4 +285,18 @@ async fn datagram_driver_keeps_one_handler_per_peer() {
     wait_for(|| stats.refused.load(Ordering::SeqCst) == 1).await;
     shutdown.cancel();
     wait_for(|| closed.load(Ordering::SeqCst) == 3).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_driver_pauses_reading_when_the_handler_asks() {
+    let (addr, _shutdown, _closed) = start_lines(10).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(b"pause\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "paused");
+    let before = Instant::now();
+    s.write_all(b"next\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "NEXT");
+    // The clock is virtual: the reply can only have come after the pause ran out.
+    assert!(Instant::now() - before >= Duration::from_millis(150), "read resumed only after the pause");
 }

@@ -31,6 +31,8 @@ pub struct MqttConnection {
     /// How the session ends when the connection does; set from the channel's close reason.
     close_kind: Option<CloseKind>,
     outbound: Vec<Outbound>,
+    /// Publisher back-pressure: no reading before this.
+    read_paused_until: Option<Instant>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -59,6 +61,7 @@ impl MqttConnection {
             session: None,
             close_kind: None,
             outbound: Vec::new(),
+            read_paused_until: None,
         }
     }
 
@@ -215,7 +218,13 @@ impl MqttConnection {
         let message = message_from_publish(topic, &publish, session.client_id(), now);
         let code = match session.publish(message, now) {
             Ok(outcome) if outcome.matched == 0 => reason::NO_MATCHING_SUBSCRIBERS,
-            Ok(_) => reason::SUCCESS,
+            Ok(outcome) => {
+                if let (true, Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
+                    // A subscriber is falling behind: give it time rather than drop its oldest.
+                    self.read_paused_until = Some(now + pause);
+                }
+                reason::SUCCESS
+            }
             Err(e) => {
                 tracing::info!(error = %e, "publish_refused");
                 reason::TOPIC_NAME_INVALID
@@ -407,22 +416,21 @@ impl StreamHandler for MqttConnection {
     }
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
-        loop {
-            let before = input.len();
-            let was_connected = self.channel.is_connected();
-            self.channel.handle_bytes(std_now(now), input);
-            let flow = self.drain_events(now).await;
-            if flow == Flow::Close {
-                break;
-            }
-            // Packets pipelined behind CONNECT wait in `input` until the CONNECT is answered.
-            let progressed = input.len() != before || (!was_connected && self.channel.is_connected());
-            if input.is_empty() || !progressed {
+        // One packet at a time, so a publisher can be paused between two PUBLISHes; what is
+        // left stays in `input` and the driver hands it back when the pause ends.
+        let mut flow = Flow::Continue;
+        while self.read_paused_until.is_none_or(|at| at <= now) {
+            let consumed = self.channel.handle_one(std_now(now), input);
+            flow = self.drain_events(now).await;
+            if flow == Flow::Close || !consumed {
                 break;
             }
         }
         self.pump(now);
         self.channel.take_transmit(out);
+        if flow == Flow::Close {
+            return flow;
+        }
         self.flow()
     }
 
@@ -468,6 +476,10 @@ impl StreamHandler for MqttConnection {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    fn read_paused_until(&self) -> Option<Instant> {
+        self.read_paused_until
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

@@ -43,6 +43,8 @@ pub struct StompConnection {
     /// STOMP ack id → (session packet id, internal subscription identifier).
     unacked: HashMap<u64, (NonZeroU16, u32)>,
     outbound: Vec<Outbound>,
+    /// Publisher back-pressure (see the MQTT glue): no reading before this.
+    read_paused_until: Option<Instant>,
 }
 
 impl StompConnection {
@@ -66,6 +68,7 @@ impl StompConnection {
             next_subscription: 1,
             unacked: HashMap::new(),
             outbound: Vec::new(),
+            read_paused_until: None,
         }
     }
 
@@ -161,8 +164,13 @@ impl StompConnection {
             return self.channel.error(&format!("Insufficient permissions for {destination}"), None);
         }
         let message = message_from_send(topic, headers, body, session.client_id());
-        if let Err(e) = session.publish(message, now) {
-            self.channel.error(&format!("Invalid destination {destination:?}: {e}"), None);
+        match session.publish(message, now) {
+            Ok(outcome) => {
+                if let (true, Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
+                    self.read_paused_until = Some(now + pause);
+                }
+            }
+            Err(e) => self.channel.error(&format!("Invalid destination {destination:?}: {e}"), None),
         }
     }
 
@@ -309,6 +317,10 @@ impl StreamHandler for StompConnection {
 
     fn next_timeout(&self) -> Option<Instant> {
         self.channel.poll_timeout().map(Instant::from_std)
+    }
+
+    fn read_paused_until(&self) -> Option<Instant> {
+        self.read_paused_until
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

@@ -28,6 +28,8 @@ pub struct StompSettings {
     pub channel: ChannelConfig,
     /// Mountpoint template (`${clientid}`, `${username}` allowed); empty = none.
     pub mountpoint: String,
+    /// Publisher back-pressure pause (`mqtt.publish_backpressure`); None = never.
+    pub publish_backpressure: Option<std::time::Duration>,
 }
 
 /// One STOMP listener's front-end.

@@ -108,6 +108,10 @@ pub enum PublishError {
 pub struct PublishOutcome {
     /// Number of sessions the message was queued for.
     pub matched: usize,
+    /// A connected subscriber's mqueue is more than half full: the publisher should pause
+    /// reading for a moment (`mqtt.publish_backpressure`) so the subscriber catches up
+    /// instead of losing its oldest messages.
+    pub congested: bool,
 }
 
 /// Opening a session for a new connection.
@@ -439,28 +443,33 @@ impl Bus {
         if matched == 0 {
             Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers);
         }
+        let mut congested = false;
         for (session, delivery) in targets {
-            self.enqueue(&session, delivery);
+            congested |= self.enqueue(&session, delivery);
         }
-        Ok(PublishOutcome { matched })
+        Ok(PublishOutcome { matched, congested })
     }
 
     /// Queues a delivery for a session and rings its connection.
-    fn enqueue(&self, session: &Session, delivery: Delivery) {
+    /// Returns whether the session is connected and its mqueue more than half full (a slow
+    /// consumer the publisher should give time to).
+    fn enqueue(&self, session: &Session, delivery: Delivery) -> bool {
         let metrics = &self.inner.metrics;
         let limits = &self.inner.config.session;
         let mut dropped = Vec::new();
-        let doorbell = {
+        let (doorbell, congested) = {
             let mut st = session.state.lock();
             if st.terminated {
-                return;
+                return false;
             }
             if delivery.qos == QoS::AtMostOnce && st.attachment.is_none() && !limits.mqueue_store_qos0 {
                 Metrics::inc(&metrics.delivery_dropped_qos0_msg);
-                return;
+                return false;
             }
             st.mqueue.push(delivery, limits.queue_limits(), &mut dropped);
-            st.attachment.as_ref().map(|a| a.doorbell.clone())
+            let congested =
+                st.attachment.is_some() && limits.max_mqueue_len != 0 && st.mqueue.len() * 2 > limits.max_mqueue_len;
+            (st.attachment.as_ref().map(|a| a.doorbell.clone()), congested)
         };
         if !dropped.is_empty() {
             Metrics::add(&metrics.delivery_dropped_queue_full, dropped.len() as u64);
@@ -469,6 +478,7 @@ impl Bus {
         if let Some(doorbell) = doorbell {
             doorbell.ring();
         }
+        congested
     }
 
     /// Ends a session for good: its subscriptions leave the router, and its undelivered

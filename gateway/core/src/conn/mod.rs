@@ -62,6 +62,12 @@ pub trait StreamHandler: Send + 'static {
     /// The earliest time [`StreamHandler::on_timeout`] must be called.
     fn next_timeout(&self) -> Option<Instant>;
 
+    /// Until when the driver must not read from the socket (publisher back-pressure: a
+    /// subscriber is behind). The driver wakes the handler's timer at that time.
+    fn read_paused_until(&self) -> Option<Instant> {
+        None
+    }
+
     /// The gateway shuts down: write a goodbye if the protocol has one.
     fn on_shutdown(&mut self, now: Instant, out: &mut BytesMut);
 

@@ -86,7 +86,11 @@ where
     let mut output = BytesMut::new();
     let mut needs_flush = false;
     let cause = loop {
-        let deadline = handler.next_timeout();
+        let paused = handler.read_paused_until().filter(|at| *at > Instant::now());
+        let deadline = match (handler.next_timeout(), paused) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let congested = output.len() >= limits.write_high_watermark;
         let mut flow = Flow::Continue;
         tokio::select! {
@@ -101,7 +105,7 @@ where
                 Ok(None) => needs_flush = false,
                 Err(e) => break CloseCause::Io(e.kind()),
             },
-            read = reader.read_into(&mut input, limits.read_chunk), if !congested => match read {
+            read = reader.read_into(&mut input, limits.read_chunk), if !congested && paused.is_none() => match read {
                 Ok(0) => break CloseCause::PeerClosed,
                 // Boxed so the handler's (large) input future is not part of every idle
                 // connection's task; one small allocation per read.
@@ -112,7 +116,12 @@ where
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
             () = sleep_until(deadline), if deadline.is_some() => {
-                flow = handler.on_timeout(Instant::now(), &mut output);
+                let now = Instant::now();
+                flow = handler.on_timeout(now, &mut output);
+                // A read pause just ended: frames already read wait in `input`.
+                if flow == Flow::Continue && paused.is_some_and(|at| at <= now) && !input.is_empty() {
+                    flow = Box::pin(handler.on_input(now, &mut input, &mut output)).await;
+                }
             }
         }
         // An idle connection keeps no buffers (issue: < 1 KB per idle connection).

@@ -272,19 +272,27 @@ impl Channel {
     /// close, after a decode error, and while [`MAX_PENDING`] packets wait for the answer
     /// to the CONNECT (the rest stays in `buf`).
     pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
-        loop {
-            match self.state {
-                State::Closed => return,
-                State::AwaitAccept if self.pending.len() >= MAX_PENDING || self.pending_error.is_some() => return,
-                _ => {}
+        while self.handle_one(now, buf) {}
+    }
+
+    /// Decodes and handles at most one packet from the front of `buf`; returns whether one
+    /// was consumed (false: incomplete, closed, or waiting for the CONNECT answer). Lets the
+    /// glue stop between packets, e.g. to pause a publisher whose subscribers are behind.
+    pub fn handle_one(&mut self, now: Instant, buf: &mut BytesMut) -> bool {
+        match self.state {
+            State::Closed => return false,
+            State::AwaitAccept if self.pending.len() >= MAX_PENDING || self.pending_error.is_some() => return false,
+            _ => {}
+        }
+        match self.codec.decode(buf) {
+            Ok(Some(packet)) => {
+                self.handle_packet(now, packet);
+                true
             }
-            match self.codec.decode(buf) {
-                Ok(Some(packet)) => self.handle_packet(now, packet),
-                Ok(None) => return,
-                Err(err) => {
-                    self.on_decode_error(err);
-                    return;
-                }
+            Ok(None) => false,
+            Err(err) => {
+                self.on_decode_error(err);
+                false
             }
         }
     }
