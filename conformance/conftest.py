@@ -7,7 +7,8 @@
 Every gateway listens on free loopback ports picked by binding port 0: MQTT over TCP and
 WebSocket (``GATEWAY_LISTENERS__*__DEFAULT__BIND``) and STOMP over TCP and WebSocket
 (``GATEWAY_GATEWAY__STOMP__LISTENERS__*__DEFAULT__BIND``; exposed as ``stomp_port`` and
-``stomp_ws_port``), and its MQTT-SN UDP port (``mqttsn_port``), so parallel gateways never
+``stomp_ws_port``), its MQTT-SN UDP port (``mqttsn_port``) and its LwM2M UDP port
+(``lwm2m_port``, ``GATEWAY_GATEWAY__LWM2M__LISTENERS__UDP__DEFAULT__BIND``), so parallel gateways never
 collide on the defaults 61613/61614/1884.
 Its stderr goes to a log file which is printed when a test fails.  Every wait is bounded.
 """
@@ -110,6 +111,7 @@ class Gateway:
         self.stomp_ws_port = free_port()
         self.mqttsn_port = free_udp_port()
         self.coap_port = free_udp_port()
+        self.lwm2m_port = free_udp_port()
         self.config_path = self.workdir / "gateway.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = self.workdir / "gateway.log"
@@ -123,6 +125,7 @@ class Gateway:
                 "GATEWAY_GATEWAY__STOMP__LISTENERS__WS__DEFAULT__BIND": f"127.0.0.1:{self.stomp_ws_port}",
                 "GATEWAY_GATEWAY__MQTTSN__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.mqttsn_port}",
                 "GATEWAY_GATEWAY__COAP__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.coap_port}",
+                "GATEWAY_GATEWAY__LWM2M__LISTENERS__UDP__DEFAULT__BIND": f"127.0.0.1:{self.lwm2m_port}",
             }
         )
         self.env.update(env or {})

@@ -81,6 +81,10 @@ pub async fn spawn_gateway(customize: impl FnOnce(&mut GatewayConfig)) -> TestGa
     for l in config.gateway.coap.listeners.udp.values_mut() {
         l.bind = "127.0.0.1:0".into();
     }
+    for l in config.gateway.lwm2m.listeners.udp.values_mut() {
+        l.bind = "127.0.0.1:0".into();
+    }
+    config.gateway.lwm2m.xml_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/lwm2m_xml").into();
     customize(&mut config);
     config.validate().expect("test config is valid");
     let running = gw_server::start(config).await.expect("gateway starts");

@@ -13,7 +13,10 @@ use gw_coap::channel::{ChannelConfig as CoapChannelConfig, NotifyType, QosRule};
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
+use gw_lwm2m::object_model::ObjectRegistry;
+use gw_lwm2m::registration::RegistrationConfig;
 use gw_mapping::coap::CoapSettings;
+use gw_mapping::lwm2m::{Lwm2mSettings, Translator, Translators, UpdatePublish};
 use gw_mapping::mqtt::MqttSettings;
 use gw_mapping::mqttsn::MqttSnSettings;
 use gw_mapping::stomp::StompSettings;
@@ -50,6 +53,90 @@ pub struct GatewaysConfig {
     pub mqttsn: MqttSnConfig,
     /// `gateway.coap.*`.
     pub coap: CoapConfig,
+    /// `gateway.lwm2m.*`.
+    pub lwm2m: Lwm2mConfig,
+}
+
+/// `gateway.lwm2m.*`, named after EMQX's LwM2M gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lwm2mConfig {
+    /// Whether the LwM2M front-end runs.
+    pub enable: bool,
+    /// Directory of OMA object definition XML files (relative to the working directory).
+    pub xml_dir: String,
+    /// Shortest registration lifetime granted.
+    pub lifetime_min: ConfigDuration,
+    /// Longest registration lifetime granted (and the one for `lt=0`).
+    pub lifetime_max: ConfigDuration,
+    /// Queue mode: a device is reachable this long after its last message.
+    pub qmode_time_window: ConfigDuration,
+    /// Observe every registered object with a definition on register.
+    pub auto_observe: bool,
+    /// `always` or `contains_object_list`: which Updates are published.
+    pub update_msg_publish_condition: String,
+    /// Topic prefix (`${endpoint_name}`, `${clientid}`, `${username}`).
+    pub mountpoint: String,
+    /// `translators.*`: topics below the mountpoint.
+    pub translators: Lwm2mTranslatorsConfig,
+    /// `listeners.udp.<name>` and `listeners.dtls.<name>`.
+    pub listeners: CoapListenersConfig,
+}
+
+impl Default for Lwm2mConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            xml_dir: "etc/lwm2m_xml".into(),
+            lifetime_min: ConfigDuration::from_secs(15),
+            lifetime_max: ConfigDuration::from_secs(86_400),
+            qmode_time_window: ConfigDuration::from_secs(22),
+            auto_observe: false,
+            update_msg_publish_condition: "always".into(),
+            mountpoint: "lwm2m/${endpoint_name}/".into(),
+            translators: Lwm2mTranslatorsConfig::default(),
+            listeners: CoapListenersConfig::with_ports(5783, 5784),
+        }
+    }
+}
+
+/// `gateway.lwm2m.translators.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lwm2mTranslatorsConfig {
+    /// Downlink commands (subscribed on register).
+    pub command: TranslatorConfig,
+    /// Command responses.
+    pub response: TranslatorConfig,
+    /// Observe notifications.
+    pub notify: TranslatorConfig,
+    /// Register events.
+    pub register: TranslatorConfig,
+    /// Update events.
+    pub update: TranslatorConfig,
+}
+
+impl Default for Lwm2mTranslatorsConfig {
+    fn default() -> Self {
+        let t = |topic: &str| TranslatorConfig { topic: topic.into(), qos: 0 };
+        Self {
+            command: t("dn/#"),
+            response: t("up/resp"),
+            notify: t("up/notify"),
+            register: t("up/resp"),
+            update: t("up/resp"),
+        }
+    }
+}
+
+/// One translator: topic and QoS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranslatorConfig {
+    /// Topic appended to the mountpoint.
+    pub topic: String,
+    /// QoS 0..2.
+    pub qos: u8,
 }
 
 /// `gateway.coap.*`, named after EMQX's CoAP gateway.
@@ -128,17 +215,24 @@ pub struct CoapListenersConfig {
 
 impl Default for CoapListenersConfig {
     fn default() -> Self {
+        Self::with_ports(5683, 5684)
+    }
+}
+
+impl CoapListenersConfig {
+    /// `udp.default` on `0.0.0.0:{udp}` and a disabled `dtls.default` on `0.0.0.0:{dtls}`.
+    pub fn with_ports(udp: u16, dtls: u16) -> Self {
         Self {
             udp: BTreeMap::from([(
                 "default".to_string(),
-                UdpListenerConfig { bind: "0.0.0.0:5683".into(), ..UdpListenerConfig::default() },
+                UdpListenerConfig { bind: format!("0.0.0.0:{udp}"), ..UdpListenerConfig::default() },
             )]),
             dtls: BTreeMap::from([(
                 "default".to_string(),
                 DtlsListenerConfig {
                     listener: UdpListenerConfig {
                         enable: false,
-                        bind: "0.0.0.0:5684".into(),
+                        bind: format!("0.0.0.0:{dtls}"),
                         ..UdpListenerConfig::default()
                     },
                     dtls_options: DtlsOptions::default(),
@@ -515,6 +609,9 @@ pub struct MqttConfig {
     pub max_mqueue_bytes: ByteSize,
     /// Queue QoS 0 messages for disconnected persistent sessions.
     pub mqueue_store_qos0: bool,
+    /// How long a publisher pauses reading when a connected subscriber's mqueue is more than
+    /// half full, so slow consumers catch up instead of losing messages; `disabled` = never.
+    pub publish_backpressure: ConfigDuration,
 }
 
 impl Default for MqttConfig {
@@ -541,6 +638,7 @@ impl Default for MqttConfig {
             max_mqueue_len: 1000,
             max_mqueue_bytes: ByteSize(64 << 20),
             mqueue_store_qos0: true,
+            publish_backpressure: ConfigDuration(Some(Duration::from_millis(2))),
         }
     }
 }
@@ -807,6 +905,51 @@ impl GatewayConfig {
                 return bad(&format!("gateway.coap.{key}"), "must be a finite, non-zero duration".into());
             }
         }
+        let lw = &self.gateway.lwm2m;
+        for (name, l) in &lw.listeners.udp {
+            if let Err(why) = parse_bind(&l.bind) {
+                return bad(&format!("gateway.lwm2m.listeners.udp.{name}.bind"), why);
+            }
+        }
+        for (name, l) in lw.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
+            let key = format!("gateway.lwm2m.listeners.dtls.{name}");
+            if let Err(why) = parse_bind(&l.listener.bind) {
+                return bad(&format!("{key}.bind"), why);
+            }
+            if let Err(e) = l.dtls_options.dtls_config().build() {
+                return bad(&format!("{key}.dtls_options"), e.to_string());
+            }
+        }
+        for (key, value) in [
+            ("lifetime_min", lw.lifetime_min),
+            ("lifetime_max", lw.lifetime_max),
+            ("qmode_time_window", lw.qmode_time_window),
+        ] {
+            if value.get().is_none() {
+                return bad(&format!("gateway.lwm2m.{key}"), "must be a finite duration".into());
+            }
+        }
+        if parse_update_publish(&lw.update_msg_publish_condition).is_none() {
+            return bad(
+                "gateway.lwm2m.update_msg_publish_condition",
+                format!("{:?} is not always or contains_object_list", lw.update_msg_publish_condition),
+            );
+        }
+        let tr = &lw.translators;
+        for (key, t) in [
+            ("command", &tr.command),
+            ("response", &tr.response),
+            ("notify", &tr.notify),
+            ("register", &tr.register),
+            ("update", &tr.update),
+        ] {
+            if t.qos > 2 {
+                return bad(&format!("gateway.lwm2m.translators.{key}.qos"), format!("{} is not 0, 1 or 2", t.qos));
+            }
+            if t.topic.is_empty() {
+                return bad(&format!("gateway.lwm2m.translators.{key}.topic"), "must not be empty".into());
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &sn.predefined {
             if p.id == 0 || !seen.insert(p.id) {
@@ -844,6 +987,7 @@ impl GatewayConfig {
                 max_tx_frames: st.max_tx_frames,
             },
             mountpoint: st.mountpoint.clone(),
+            publish_backpressure: self.mqtt.publish_backpressure.get().filter(|d| !d.is_zero()),
         }
     }
 
@@ -866,6 +1010,33 @@ impl GatewayConfig {
             },
             mountpoint: c.mountpoint.clone(),
         }
+    }
+
+    /// The LwM2M front-end settings; reads the object definitions from `xml_dir`.
+    pub fn lwm2m_settings(&self) -> Result<Lwm2mSettings, ConfigError> {
+        let lw = &self.gateway.lwm2m;
+        let objects = ObjectRegistry::load_dir(Path::new(&lw.xml_dir))
+            .map_err(|e| ConfigError(format!("invalid value for key `gateway.lwm2m.xml_dir`: {}: {e}", lw.xml_dir)))?;
+        let t = |c: &TranslatorConfig| Translator { topic: c.topic.clone(), qos: c.qos.min(2) };
+        let tr = &lw.translators;
+        Ok(Lwm2mSettings {
+            registration: RegistrationConfig {
+                lifetime_min: lw.lifetime_min.get().unwrap_or(Duration::from_secs(15)),
+                lifetime_max: lw.lifetime_max.get().unwrap_or(Duration::from_secs(86_400)),
+                qmode_time_window: lw.qmode_time_window.get().unwrap_or(Duration::from_secs(22)),
+            },
+            auto_observe: lw.auto_observe,
+            update_publish: parse_update_publish(&lw.update_msg_publish_condition).unwrap_or_default(),
+            mountpoint: lw.mountpoint.clone(),
+            translators: Translators {
+                command: t(&tr.command),
+                response: t(&tr.response),
+                notify: t(&tr.notify),
+                register: t(&tr.register),
+                update: t(&tr.update),
+            },
+            objects: std::sync::Arc::new(objects),
+        })
     }
 
     /// The MQTT-SN front-end settings.
@@ -936,6 +1107,7 @@ impl GatewayConfig {
             session_expiry_interval: m.session_expiry_interval.get(),
             max_session_expiry_interval: m.max_session_expiry_interval.get(),
             delivery_batch: 256,
+            publish_backpressure: m.publish_backpressure.get().filter(|d| !d.is_zero()),
         }
     }
 }
@@ -945,6 +1117,14 @@ fn parse_notify_type(text: &str) -> Option<NotifyType> {
         "non" => Some(NotifyType::Non),
         "con" => Some(NotifyType::Con),
         "qos" => Some(NotifyType::Qos),
+        _ => None,
+    }
+}
+
+fn parse_update_publish(text: &str) -> Option<UpdatePublish> {
+    match text {
+        "always" => Some(UpdatePublish::Always),
+        "contains_object_list" => Some(UpdatePublish::ContainsObjectList),
         _ => None,
     }
 }

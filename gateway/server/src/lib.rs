@@ -22,6 +22,7 @@ use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
 use gw_mapping::coap::CoapFrontend;
+use gw_mapping::lwm2m::Lwm2mFrontend;
 use gw_mapping::mqtt::MqttFrontend;
 use gw_mapping::mqttsn::MqttSnFrontend;
 use gw_mapping::stomp::StompFrontend;
@@ -207,6 +208,40 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
                 peer_queue: l.listener.peer_queue,
             };
             let dtls = Arc::new(Dtls::new(coap.clone(), server));
+            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, Arc::new(DatagramStats::default())));
+        }
+    }
+    if config.gateway.lwm2m.enable {
+        let lwm2m = Arc::new(Lwm2mFrontend::new(bus.clone(), config.lwm2m_settings()?));
+        for (name, l) in config.gateway.lwm2m.listeners.udp.iter().filter(|(_, l)| l.enable) {
+            let socket = bind_udp(&l.bind, &format!("gateway.lwm2m.listeners.udp.{name}")).await?;
+            let bound = socket.local_addr()?;
+            tracing::info!(listener = %format!("udp:{name}"), addr = %bound, "lwm2m_listener_started");
+            listeners.push(BoundListener { kind: "lwm2m:udp", name: name.clone(), addr: bound });
+            let limits =
+                DatagramLimits { max_datagram: 65_535, max_peers: l.max_connections, peer_queue: l.peer_queue };
+            tasks.spawn(run_datagram(
+                socket,
+                lwm2m.clone(),
+                shutdown.clone(),
+                limits,
+                Arc::new(DatagramStats::default()),
+            ));
+        }
+        for (name, l) in config.gateway.lwm2m.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
+            let key = format!("gateway.lwm2m.listeners.dtls.{name}");
+            let server =
+                l.dtls_options.dtls_config().build().map_err(|e| anyhow::anyhow!("{key}.dtls_options: {e}"))?;
+            let socket = bind_udp(&l.listener.bind, &key).await?;
+            let bound = socket.local_addr()?;
+            tracing::info!(listener = %format!("dtls:{name}"), addr = %bound, "lwm2m_listener_started");
+            listeners.push(BoundListener { kind: "lwm2m:dtls", name: name.clone(), addr: bound });
+            let limits = DatagramLimits {
+                max_datagram: 65_535,
+                max_peers: l.listener.max_connections,
+                peer_queue: l.listener.peer_queue,
+            };
+            let dtls = Arc::new(Dtls::new(lwm2m.clone(), server));
             tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, Arc::new(DatagramStats::default())));
         }
     }

@@ -4,6 +4,12 @@
 //! [`response_json`], [`notify_json`], [`register_json`], [`update_json`], [`ack_json`],
 //! [`coap_timeout_json`] and [`coap_reset_json`] return.
 
+mod connection;
+mod frontend;
+
+pub use connection::Lwm2mConnection;
+pub use frontend::{Lwm2mFrontend, Lwm2mSettings, Translator, Translators, UpdatePublish};
+
 use gw_coap::codec::Code;
 use gw_lwm2m::commands::{code_message, code_string, Content, Operation};
 use gw_lwm2m::object_model::ResourceType;

@@ -1,0 +1,211 @@
+//! LwM2M front-end end to end: a scripted device (raw CoAP over UDP) and an MQTT
+//! application using EMQX's JSON conventions (emqx-conventions §3).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gw_coap::codec::{decode, encode, option, Code, Message, MessageType};
+use gw_tests::codec::QoS;
+use gw_tests::{spawn_gateway, TestClient, RECV_TIMEOUT};
+use serde_json::{json, Value};
+use tokio::net::UdpSocket;
+
+struct Device {
+    socket: UdpSocket,
+    gateway: SocketAddr,
+    mid: u16,
+}
+
+impl Device {
+    async fn new(gateway: SocketAddr) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        Self { socket, gateway, mid: 100 }
+    }
+
+    async fn send(&self, msg: &Message) {
+        self.socket.send_to(&encode(msg).expect("encode"), self.gateway).await.expect("send");
+    }
+
+    async fn recv(&self) -> Message {
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = tokio::time::timeout(RECV_TIMEOUT, self.socket.recv_from(&mut buf))
+            .await
+            .expect("datagram from the gateway in time")
+            .expect("recv");
+        decode(&buf[..n]).expect("gateway sends valid CoAP")
+    }
+
+    /// Sends a CON request and returns the piggy-backed response.
+    async fn request(&mut self, code: Code, path: &[&str], query: &[&str], payload: &[u8]) -> Message {
+        self.mid += 1;
+        let mut m = Message::new(MessageType::Confirmable, code, self.mid, Bytes::from_static(b"\x01\x02"));
+        for p in path {
+            m.add_option(option::URI_PATH, Bytes::copy_from_slice(p.as_bytes()));
+        }
+        for q in query {
+            m.add_option(option::URI_QUERY, Bytes::copy_from_slice(q.as_bytes()));
+        }
+        m.payload = Bytes::copy_from_slice(payload);
+        self.send(&m).await;
+        let resp = self.recv().await;
+        assert_eq!(resp.mtype, MessageType::Acknowledgement);
+        assert_eq!(resp.message_id, self.mid);
+        resp
+    }
+}
+
+async fn recv_json(c: &mut TestClient) -> (String, Value) {
+    let p = c.recv_publish().await;
+    (p.topic.to_string(), serde_json::from_slice(&p.payload).expect("JSON payload"))
+}
+
+#[tokio::test]
+async fn register_read_deregister() {
+    let gw = spawn_gateway(|_| {}).await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut app = TestClient::v311(gw.tcp, "app").await;
+    app.subscribe("lwm2m/dev1/up/#", QoS::AtMostOnce).await;
+
+    let mut dev = Device::new(lwm2m).await;
+    // Garbage first: logged and ignored.
+    dev.socket.send_to(b"\xff\x00", lwm2m).await.unwrap();
+    let resp = dev.request(Code::POST, &["rd"], &["ep=dev1", "lt=300", "lwm2m=1.0", "b=U"], b"</1/0>,</3/0>").await;
+    assert_eq!(resp.code, Code::CREATED);
+    let loc: Vec<&[u8]> = resp.options_of(option::LOCATION_PATH).map(|b| b.as_ref()).collect();
+    assert_eq!(loc, vec![b"rd".as_ref(), b"dev1".as_ref()]);
+
+    let (topic, reg) = recv_json(&mut app).await;
+    assert_eq!(topic, "lwm2m/dev1/up/resp");
+    assert_eq!(reg["msgType"], "register");
+    assert_eq!(reg["data"]["ep"], "dev1");
+    assert_eq!(reg["data"]["lt"], 300);
+    assert_eq!(reg["data"]["objectList"], json!(["/1/0", "/3/0"]));
+
+    // Read /3/0/0 from MQTT.
+    let cmd = json!({"reqID": 7, "msgType": "read", "data": {"path": "/3/0/0"}});
+    app.publish_simple("lwm2m/dev1/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let req = dev.recv().await;
+    assert_eq!(req.mtype, MessageType::Confirmable);
+    assert_eq!(req.code, Code::GET);
+    let path: Vec<&[u8]> = req.options_of(option::URI_PATH).map(|b| b.as_ref()).collect();
+    assert_eq!(path, vec![b"3".as_ref(), b"0".as_ref(), b"0".as_ref()]);
+    let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+    ack.set_uint_option(option::CONTENT_FORMAT, 0);
+    ack.payload = Bytes::from_static(b"Open Mobile Alliance");
+    dev.send(&ack).await;
+
+    let (topic, resp) = recv_json(&mut app).await;
+    assert_eq!(topic, "lwm2m/dev1/up/resp");
+    assert_eq!(resp["reqID"], 7);
+    assert_eq!(resp["msgType"], "read");
+    assert_eq!(resp["data"]["code"], "2.05");
+    assert_eq!(resp["data"]["reqPath"], "/3/0/0");
+    assert_eq!(resp["data"]["content"], json!([{"path": "/3/0/0", "value": "Open Mobile Alliance"}]));
+
+    // Observe /3/0/13, then a notification.
+    let cmd = json!({"reqID": 8, "msgType": "observe", "data": {"path": "/3/0/13"}});
+    app.publish_simple("lwm2m/dev1/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let req = dev.recv().await;
+    assert_eq!(req.uint_option(option::OBSERVE).unwrap(), Some(0));
+    let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+    ack.set_uint_option(option::OBSERVE, 1);
+    ack.set_uint_option(option::CONTENT_FORMAT, 0);
+    ack.payload = Bytes::from_static(b"1000");
+    dev.send(&ack).await;
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["msgType"], "observe");
+    assert_eq!(resp["seqNum"], 1);
+    assert_eq!(resp["data"]["content"], json!([{"path": "/3/0/13", "value": 1000}]));
+    let mut note = Message::new(MessageType::NonConfirmable, Code::CONTENT, 900, req.token.clone());
+    note.set_uint_option(option::OBSERVE, 2);
+    note.set_uint_option(option::CONTENT_FORMAT, 0);
+    note.payload = Bytes::from_static(b"1001");
+    dev.send(&note).await;
+    let (topic, n) = recv_json(&mut app).await;
+    assert_eq!(topic, "lwm2m/dev1/up/notify");
+    assert_eq!(n["msgType"], "notify");
+    assert_eq!(n["reqID"], 8);
+    assert_eq!(n["seqNum"], 2);
+    assert_eq!(n["data"]["content"], json!([{"path": "/3/0/13", "value": 1001}]));
+
+    // A malformed command gets an error response.
+    app.publish_simple("lwm2m/dev1/dn/x", br#"{"reqID":9,"msgType":"bogus","data":{}}"#, QoS::AtMostOnce).await;
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["reqID"], 9);
+    assert_eq!(resp["data"]["code"], "4.00");
+
+    // Update, then de-register.
+    let resp = dev.request(Code::POST, &["rd", "dev1"], &["lt=600"], b"").await;
+    assert_eq!(resp.code, Code::CHANGED);
+    let (_, up) = recv_json(&mut app).await;
+    assert_eq!(up["msgType"], "update");
+    assert_eq!(up["data"]["lt"], 600);
+    let resp = dev.request(Code::DELETE, &["rd", "dev1"], &[], b"").await;
+    assert_eq!(resp.code, Code::DELETED);
+    gw_tests::wait_until("the device session is closed", || gw.bus().session_count() == 1).await;
+    app.recv_none_within(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn register_without_lifetime_is_refused() {
+    let gw = spawn_gateway(|_| {}).await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut dev = Device::new(lwm2m).await;
+    let resp = dev.request(Code::POST, &["rd"], &["ep=dev2"], b"</3/0>").await;
+    assert_eq!(resp.code, Code::BAD_REQUEST);
+}
+
+/// auto_observe: on register the gateway observes 3 and 3303 (definitions loaded), not 1;
+/// an RST to a command → `coap_reset`; an empty ACK → `ack`, then the separate response.
+#[tokio::test]
+async fn auto_observe_reset_and_separate_response() {
+    let gw = spawn_gateway(|c| c.gateway.lwm2m.auto_observe = true).await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut app = TestClient::v311(gw.tcp, "app3").await;
+    app.subscribe("lwm2m/dev3/up/#", QoS::AtMostOnce).await;
+    let mut dev = Device::new(lwm2m).await;
+    let resp = dev.request(Code::POST, &["rd"], &["ep=dev3", "lt=300"], b"</1/0>,</3/0>,</3303/0>").await;
+    assert_eq!(resp.code, Code::CREATED);
+    let (_, reg) = recv_json(&mut app).await;
+    assert_eq!(reg["msgType"], "register");
+
+    for (object, seq) in [(&b"3"[..], 5u32), (&b"3303"[..], 6)] {
+        let obs = dev.recv().await;
+        let path: Vec<&[u8]> = obs.options_of(option::URI_PATH).map(|b| b.as_ref()).collect();
+        assert_eq!(path, vec![object]);
+        assert_eq!(obs.uint_option(option::OBSERVE).unwrap(), Some(0));
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, obs.message_id, obs.token.clone());
+        ack.set_uint_option(option::OBSERVE, seq);
+        dev.send(&ack).await;
+        let (_, resp) = recv_json(&mut app).await;
+        assert_eq!(resp["msgType"], "observe");
+        assert_eq!(resp["is_auto_observe"], true);
+        assert_eq!(resp["seqNum"], seq);
+    }
+
+    // RST → coap_reset.
+    let cmd = json!({"reqID": 1, "msgType": "read", "data": {"path": "/3/0/1"}});
+    app.publish_simple("lwm2m/dev3/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let req = dev.recv().await;
+    dev.send(&Message::reset(req.message_id)).await;
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["msgType"], "coap_reset");
+    assert_eq!(resp["reqID"], 1);
+
+    // Empty ACK → ack; separate CON response → the read response.
+    let cmd = json!({"reqID": 2, "msgType": "read", "data": {"path": "/3/0/2"}});
+    app.publish_simple("lwm2m/dev3/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let req = dev.recv().await;
+    dev.send(&Message::empty_ack(req.message_id)).await;
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["msgType"], "ack");
+    let mut sep = Message::new(MessageType::Confirmable, Code::CONTENT, 4242, req.token.clone());
+    sep.payload = Bytes::from_static(b"345000123");
+    dev.send(&sep).await;
+    let ack = dev.recv().await;
+    assert_eq!((ack.mtype, ack.message_id), (MessageType::Acknowledgement, 4242));
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["msgType"], "read");
+    assert_eq!(resp["data"]["content"], json!([{"path": "/3/0/2", "value": "345000123"}]));
+}
