@@ -28,7 +28,7 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== protocol crates stay pure (no tokio, no bus)"
-for p in gw-mqtt gw-stomp gw-mqttsn gw-coap; do
+for p in gw-mqtt gw-stomp gw-mqttsn gw-coap gw-lwm2m; do
   if cargo tree -p "$p" -e normal --prefix none | grep -qE '^(tokio|gw-core|rustls) '; then
     echo "$p depends on tokio/gw-core/rustls" >&2; exit 1
   fi
