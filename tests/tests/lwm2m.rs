@@ -62,7 +62,7 @@ async fn recv_json(c: &mut TestClient) -> (String, Value) {
 
 #[tokio::test]
 async fn register_read_deregister() {
-    let gw = spawn_gateway(|_| {}).await;
+    let gw = spawn_gateway(|c| c.gateway.lwm2m.enable = true).await;
     let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
     let mut app = TestClient::v311(gw.tcp, "app").await;
     app.subscribe("lwm2m/dev1/up/#", QoS::AtMostOnce).await;
@@ -143,13 +143,14 @@ async fn register_read_deregister() {
     assert_eq!(up["data"]["lt"], 600);
     let resp = dev.request(Code::DELETE, &["rd", "dev1"], &[], b"").await;
     assert_eq!(resp.code, Code::DELETED);
-    gw_tests::wait_until("the device session is closed", || gw.bus().session_count() == 1).await;
+    let device = gw_core::bus::ClientId::new("dev1");
+    gw_tests::wait_until("the device session is closed", || !gw.bus().is_connected(&device)).await;
     app.recv_none_within(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
 async fn register_without_lifetime_is_refused() {
-    let gw = spawn_gateway(|_| {}).await;
+    let gw = spawn_gateway(|c| c.gateway.lwm2m.enable = true).await;
     let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
     let mut dev = Device::new(lwm2m).await;
     let resp = dev.request(Code::POST, &["rd"], &["ep=dev2"], b"</3/0>").await;
@@ -160,7 +161,11 @@ async fn register_without_lifetime_is_refused() {
 /// an RST to a command → `coap_reset`; an empty ACK → `ack`, then the separate response.
 #[tokio::test]
 async fn auto_observe_reset_and_separate_response() {
-    let gw = spawn_gateway(|c| c.gateway.lwm2m.auto_observe = true).await;
+    let gw = spawn_gateway(|c| {
+        c.gateway.lwm2m.enable = true;
+        c.gateway.lwm2m.auto_observe = true;
+    })
+    .await;
     let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
     let mut app = TestClient::v311(gw.tcp, "app3").await;
     app.subscribe("lwm2m/dev3/up/#", QoS::AtMostOnce).await;
@@ -208,4 +213,43 @@ async fn auto_observe_reset_and_separate_response() {
     let (_, resp) = recv_json(&mut app).await;
     assert_eq!(resp["msgType"], "read");
     assert_eq!(resp["data"]["content"], json!([{"path": "/3/0/2", "value": "345000123"}]));
+}
+
+/// A command for an endpoint that is not registered is answered with 4.04 on that
+/// endpoint's response topic, never silently dropped (issue 6, "never silence").
+#[tokio::test]
+async fn command_for_unknown_endpoint_gets_not_found() {
+    let gw = spawn_gateway(|c| c.gateway.lwm2m.enable = true).await;
+    let mut app = TestClient::v311(gw.tcp, "app-unknown").await;
+    app.subscribe("lwm2m/ghost/up/#", QoS::AtMostOnce).await;
+    let cmd = json!({"reqID": 42, "msgType": "read", "data": {"path": "/3/0/0"}});
+    app.publish_simple("lwm2m/ghost/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let (topic, resp) = recv_json(&mut app).await;
+    assert_eq!(topic, "lwm2m/ghost/up/resp");
+    assert_eq!(resp["reqID"], 42);
+    assert_eq!(resp["msgType"], "read");
+    assert_eq!(resp["data"]["code"], "4.04");
+    assert_eq!(resp["data"]["reqPath"], "/3/0/0");
+    // A malformed command for an unknown endpoint: 4.00, still an answer.
+    app.publish_simple("lwm2m/ghost/dn/x", b"not json", QoS::AtMostOnce).await;
+    let (_, resp) = recv_json(&mut app).await;
+    assert_eq!(resp["data"]["code"], "4.00");
+}
+
+/// A registration whose lifetime passes without an Update ends: the device's session is
+/// closed (OMA LwM2M TS §6.2.1 Register, lifetime `lt`).
+#[tokio::test]
+async fn registration_expires_after_its_lifetime() {
+    let gw = spawn_gateway(|c| {
+        c.gateway.lwm2m.enable = true;
+        c.gateway.lwm2m.lifetime_min = gw_core::config::ConfigDuration::from_secs(1);
+    })
+    .await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let device = gw_core::bus::ClientId::new("short");
+    let mut dev = Device::new(lwm2m).await;
+    let resp = dev.request(Code::POST, &["rd"], &["ep=short", "lt=1", "lwm2m=1.0", "b=U"], b"</3/0>").await;
+    assert_eq!(resp.code, Code::CREATED);
+    assert!(gw.bus().is_connected(&device), "registered device has a session");
+    gw_tests::wait_until("the registration expired", || !gw.bus().is_connected(&device)).await;
 }

@@ -213,6 +213,8 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
     }
     if config.gateway.lwm2m.enable {
         let lwm2m = Arc::new(Lwm2mFrontend::new(bus.clone(), config.lwm2m_settings()?));
+        // Commands for endpoints that are not registered are answered, never dropped silently.
+        tasks.spawn(Lwm2mFrontend::clone(&lwm2m).answer_unknown_endpoints(shutdown.clone().cancelled_owned()));
         for (name, l) in config.gateway.lwm2m.listeners.udp.iter().filter(|(_, l)| l.enable) {
             let socket = bind_udp(&l.bind, &format!("gateway.lwm2m.listeners.udp.{name}")).await?;
             let bound = socket.local_addr()?;

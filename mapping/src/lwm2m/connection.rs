@@ -23,7 +23,7 @@ use gw_lwm2m::Path;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::frontend::{Lwm2mSettings, Translator, UpdatePublish};
+use super::frontend::{Endpoints, Lwm2mSettings, Translator, UpdatePublish};
 use super::{
     ack_json, coap_reset_json, coap_timeout_json, notify_json, parse_command, register_json, response_json,
     undecodable_response_json, update_json, Command,
@@ -75,6 +75,10 @@ pub struct Lwm2mConnection {
     observations: HashMap<Bytes, Observation>,
     idle_deadline: Instant,
     outbound: Vec<Outbound>,
+    /// Endpoints registered through this front-end (shared with its unknown-endpoint
+    /// responder), and the one this peer registered.
+    endpoints: Endpoints,
+    endpoint: Option<String>,
 }
 
 fn qos_of(level: u8) -> QoS {
@@ -82,7 +86,13 @@ fn qos_of(level: u8) -> QoS {
 }
 
 impl Lwm2mConnection {
-    pub(crate) fn new(bus: Bus, settings: Arc<Lwm2mSettings>, peer: SocketAddr, now: Instant) -> Self {
+    pub(crate) fn new(
+        bus: Bus,
+        settings: Arc<Lwm2mSettings>,
+        endpoints: Endpoints,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Self {
         let registrar = Registrar::new(settings.registration.clone());
         Self {
             bus,
@@ -101,6 +111,8 @@ impl Lwm2mConnection {
             observations: HashMap::new(),
             idle_deadline: now + UNREGISTERED_IDLE,
             outbound: Vec::new(),
+            endpoints,
+            endpoint: None,
         }
     }
 
@@ -158,6 +170,8 @@ impl Lwm2mConnection {
             Some(RdEvent::Registered) => {
                 let Some(reg) = self.registrar.registration() else { return Flow::Continue };
                 tracing::info!(endpoint = %reg.endpoint, "lwm2m_registered");
+                self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(reg.endpoint.clone());
+                self.endpoint = Some(reg.endpoint.clone());
                 let payload = register_json(reg);
                 let objects = reg.objects.object_list.clone();
                 self.publish(&self.settings.translators.register.clone(), payload, now);
@@ -508,6 +522,9 @@ impl DatagramHandler for Lwm2mConnection {
 
     fn on_closed(&mut self, now: Instant, cause: CloseCause) {
         tracing::debug!(?cause, "lwm2m_peer_closed");
+        if let Some(endpoint) = self.endpoint.take() {
+            self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&endpoint);
+        }
         if let Some(session) = self.session.take() {
             session.close(CloseKind::Normal, now);
         }
