@@ -33,6 +33,9 @@ impl StreamHandler for Lines {
     }
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
+        if self.paused_until.is_some_and(|at| at > now) {
+            return Flow::Continue;
+        }
         while let Some(pos) = input.iter().position(|&b| b == b'\n') {
             let line = input.split_to(pos + 1);
             let text = std::str::from_utf8(&line[..pos]).unwrap().to_string();
@@ -43,10 +46,12 @@ impl StreamHandler for Lines {
                 }
                 "ring" => self.doorbell.ring(),
                 "later" => self.timer = Some(now + Duration::from_millis(50)),
-                // Back-pressure: stop reading for 200 ms (what was read is still handled).
+                // Back-pressure: stop for 200 ms, leaving the rest of `input` for later (as the
+                // MQTT glue stops between two PUBLISHes).
                 "pause" => {
                     self.paused_until = Some(now + Duration::from_millis(200));
                     out.extend_from_slice(b"paused\n");
+                    return Flow::Continue;
                 }
                 _ => {
                     out.extend_from_slice(text.to_uppercase().as_bytes());
@@ -299,4 +304,18 @@ async fn stream_driver_pauses_reading_when_the_handler_asks() {
     assert_eq!(read_line(&mut s, &mut buf).await, "NEXT");
     // The clock is virtual: the reply can only have come after the pause ran out.
     assert!(Instant::now() - before >= Duration::from_millis(150), "read resumed only after the pause");
+}
+
+#[tokio::test(start_paused = true)]
+async fn frames_held_during_a_pause_are_handled_without_new_bytes() {
+    let (addr, _shutdown, _closed) = start_lines(10).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let before = Instant::now();
+    // One write: "next" is read together with "pause" and must wait in the driver's input
+    // buffer; nothing else is ever sent.
+    s.write_all(b"pause\nnext\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "paused");
+    assert_eq!(read_line(&mut s, &mut buf).await, "NEXT", "held frames handled when the pause ends");
+    assert!(Instant::now() - before >= Duration::from_millis(150));
 }

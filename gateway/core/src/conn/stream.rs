@@ -85,8 +85,23 @@ where
     let mut input = BytesMut::new();
     let mut output = BytesMut::new();
     let mut needs_flush = false;
+    // Set when the handler paused reading with complete frames still in `input`: they are
+    // handed back as soon as the pause is over, whatever woke the loop (no new bytes may come,
+    // e.g. a client waiting for acknowledgements of exactly those frames).
+    let mut held_input = false;
     let cause = loop {
         let paused = handler.read_paused_until().filter(|at| *at > Instant::now());
+        if held_input && paused.is_none() {
+            held_input = false;
+            if !input.is_empty() {
+                let flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
+                held_input = handler.read_paused_until().is_some_and(|at| at > Instant::now());
+                if flow == Flow::Close {
+                    break CloseCause::Handler;
+                }
+                continue;
+            }
+        }
         let deadline = match (handler.next_timeout(), paused) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -109,19 +124,17 @@ where
                 Ok(0) => break CloseCause::PeerClosed,
                 // Boxed so the handler's (large) input future is not part of every idle
                 // connection's task; one small allocation per read.
-                Ok(_) => flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await,
+                Ok(_) => {
+                    flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
+                    held_input = handler.read_paused_until().is_some_and(|at| at > Instant::now());
+                }
                 Err(e) => break CloseCause::Io(e.kind()),
             },
             () = doorbell.rung(), if !congested => {
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
             () = sleep_until(deadline), if deadline.is_some() => {
-                let now = Instant::now();
-                flow = handler.on_timeout(now, &mut output);
-                // A read pause just ended: frames already read wait in `input`.
-                if flow == Flow::Continue && paused.is_some_and(|at| at <= now) && !input.is_empty() {
-                    flow = Box::pin(handler.on_input(now, &mut input, &mut output)).await;
-                }
+                flow = handler.on_timeout(Instant::now(), &mut output);
             }
         }
         // An idle connection keeps no buffers (issue: < 1 KB per idle connection).
