@@ -253,3 +253,41 @@ async fn registration_expires_after_its_lifetime() {
     assert!(gw.bus().is_connected(&device), "registered device has a session");
     gw_tests::wait_until("the registration expired", || !gw.bus().is_connected(&device)).await;
 }
+
+/// Commands for a sleeping queue-mode device are bounded: the handler holds
+/// `max_queued_commands`, the rest wait in the session's mqueue, whose overflow drops the
+/// oldest and is counted; on wake-up the device receives the newest ones, one at a time.
+#[tokio::test]
+async fn queued_commands_are_bounded() {
+    let gw = spawn_gateway(|c| {
+        c.gateway.lwm2m.enable = true;
+        c.gateway.lwm2m.max_queued_commands = 2;
+        c.gateway.lwm2m.qmode_time_window = gw_core::config::ConfigDuration(Some(Duration::from_millis(200)));
+        c.mqtt.max_mqueue_len = 3;
+    })
+    .await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut app = TestClient::v311(gw.tcp, "app-queue").await;
+    let mut dev = Device::new(lwm2m).await;
+    let resp = dev.request(Code::POST, &["rd"], &["ep=sleepy", "lt=300", "lwm2m=1.0", "b=UQ"], b"</3/0>").await;
+    assert_eq!(resp.code, Code::CREATED);
+    tokio::time::sleep(Duration::from_millis(400)).await; // past qmode_time_window: asleep
+    for id in 0..10 {
+        let cmd = json!({"reqID": id, "msgType": "read", "data": {"path": "/3/0/0"}});
+        app.publish_simple("lwm2m/sleepy/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    }
+    gw_tests::wait_until("overflow counted", || gw.metric("delivery_dropped_queue_full") > 0).await;
+    // Wake up with an Update, then answer every command that arrives.
+    let resp = dev.request(Code::POST, &["rd", "sleepy"], &[], b"").await;
+    assert_eq!(resp.code, Code::CHANGED);
+    let mut received = 0;
+    while let Ok(req) = tokio::time::timeout(Duration::from_millis(500), dev.recv()).await {
+        received += 1;
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+        ack.set_uint_option(option::CONTENT_FORMAT, 0);
+        ack.payload = Bytes::from_static(b"x");
+        dev.send(&ack).await;
+    }
+    assert_eq!(received, 2 + 3, "held commands plus the mqueue's newest; the rest dropped");
+    assert_eq!(gw.metric("delivery_dropped_queue_full"), 10 - 5);
+}

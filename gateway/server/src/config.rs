@@ -73,6 +73,10 @@ pub struct Lwm2mConfig {
     pub qmode_time_window: ConfigDuration,
     /// Observe every registered object with a definition on register.
     pub auto_observe: bool,
+    /// Commands held per device (waiting for the outstanding one or for a queue-mode device
+    /// to wake up); further ones wait in the device session's mqueue (`mqtt.max_mqueue_len`,
+    /// drop-oldest, counted).
+    pub max_queued_commands: usize,
     /// `always` or `contains_object_list`: which Updates are published.
     pub update_msg_publish_condition: String,
     /// Topic prefix (`${endpoint_name}`, `${clientid}`, `${username}`).
@@ -92,6 +96,7 @@ impl Default for Lwm2mConfig {
             lifetime_max: ConfigDuration::from_secs(86_400),
             qmode_time_window: ConfigDuration::from_secs(22),
             auto_observe: false,
+            max_queued_commands: 100,
             update_msg_publish_condition: "always".into(),
             mountpoint: "lwm2m/${endpoint_name}/".into(),
             translators: Lwm2mTranslatorsConfig::default(),
@@ -1026,6 +1031,7 @@ impl GatewayConfig {
                 qmode_time_window: lw.qmode_time_window.get().unwrap_or(Duration::from_secs(22)),
             },
             auto_observe: lw.auto_observe,
+            max_queued_commands: lw.max_queued_commands.max(1),
             update_publish: parse_update_publish(&lw.update_msg_publish_condition).unwrap_or_default(),
             mountpoint: lw.mountpoint.clone(),
             translators: Translators {

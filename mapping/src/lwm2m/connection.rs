@@ -275,7 +275,12 @@ impl Lwm2mConnection {
     /// Sends the next queued command if none is outstanding and the device is reachable.
     fn send_next(&mut self, now: Instant) {
         while self.pending.is_none() && self.registrar.is_reachable(now.into_std()) {
+            let was_full = self.queue.len() >= self.settings.max_queued_commands;
             let Some(q) = self.queue.pop_front() else { return };
+            if was_full {
+                // Room again: take the commands that waited in the session's mqueue.
+                self.doorbell.ring();
+            }
             if q.expires_at.is_some_and(|at| at <= now) {
                 tracing::info!(path = %q.command.req_path, "lwm2m_command_expired");
                 continue;
@@ -418,10 +423,16 @@ impl Lwm2mConnection {
         Flow::Continue
     }
 
-    /// Takes commands from the bus.
+    /// Takes commands from the bus, as many as the handler's bounded queue has room for; the
+    /// rest wait in the session's mqueue (bounded, drop-oldest, counted).
     fn pump(&mut self, now: Instant) {
         let Some(session) = &self.session else { return };
-        let more = session.take_outbound(now, usize::MAX, 256, &mut self.outbound);
+        let room = self.settings.max_queued_commands.saturating_sub(self.queue.len());
+        if room == 0 {
+            self.send_next(now);
+            return;
+        }
+        let more = session.take_outbound(now, usize::MAX, room, &mut self.outbound);
         let mut commands = Vec::new();
         for outbound in std::mem::take(&mut self.outbound) {
             match outbound {

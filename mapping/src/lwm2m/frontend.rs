@@ -88,6 +88,8 @@ pub struct Lwm2mSettings {
     pub registration: RegistrationConfig,
     /// Observe every registered object with a definition (except 0,1,2,4,5,6,7,9,15).
     pub auto_observe: bool,
+    /// Commands held by the device's handler; beyond, they stay in the session's mqueue.
+    pub max_queued_commands: usize,
     /// When Updates are published.
     pub update_publish: UpdatePublish,
     /// Mountpoint template (`${endpoint_name}`, `${clientid}`, `${username}`).
@@ -103,6 +105,7 @@ impl Default for Lwm2mSettings {
         Self {
             registration: RegistrationConfig::default(),
             auto_observe: false,
+            max_queued_commands: 100,
             update_publish: UpdatePublish::Always,
             mountpoint: "lwm2m/${endpoint_name}/".into(),
             translators: Translators::default(),
