@@ -36,7 +36,7 @@ done
 echo "== fuzz targets build"
 cargo check --manifest-path fuzz/Cargo.toml --bins -q
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 echo "== conformance (third-party clients)"
 cargo build -p gw-server
 GATEWAY_BIN="$PWD/target/debug/gateway" python3 -m pytest conformance -q -p no:cacheprovider
