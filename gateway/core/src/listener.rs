@@ -96,12 +96,14 @@ pub async fn serve_tcp<P: StreamProtocol>(
 ) {
     let conn_shutdown = shutdown.clone();
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
-        let handler = protocol.connect(peer, Instant::now());
+        let handler = Box::new(protocol.connect(peer, Instant::now()));
         let (reader, writer) = stream.into_split();
-        let task = run_stream(reader, writer, handler, conn_shutdown.clone(), limits.stream);
+        let (shutdown, stream_limits) = (conn_shutdown.clone(), limits.stream);
+        // The driver's future is made inside the task's: built outside and moved in, it
+        // would take its size twice in every connection's task.
         tokio::spawn(
             async move {
-                task.await;
+                run_stream(reader, writer, handler, shutdown, stream_limits).await;
                 drop(permit);
             }
             .instrument(span_for(protocol.name(), peer)),
@@ -148,7 +150,7 @@ pub async fn serve_ws<P: StreamProtocol>(
                 };
                 let bytes = WsByteStream::new(socket, ws.allow_text, ws.text_output);
                 let (reader, writer) = tokio::io::split(bytes);
-                let handler = protocol.connect(peer, Instant::now());
+                let handler = Box::new(protocol.connect(peer, Instant::now()));
                 run_stream(BufferedRead(reader), writer, handler, shutdown, stream_limits).await;
                 drop(permit);
             }

@@ -26,7 +26,8 @@ pub struct MqttConnection {
     channel: Channel,
     doorbell: Arc<Doorbell>,
     peer: SocketAddr,
-    client: Option<ClientInfo>,
+    /// Boxed: set once at CONNECT, read on publish and subscribe; keeps the handler small.
+    client: Option<Box<ClientInfo>>,
     session: Option<SessionHandle>,
     /// How the session ends when the connection does; set from the channel's close reason.
     close_kind: Option<CloseKind>,
@@ -183,7 +184,7 @@ impl MqttConnection {
         // Unacknowledged messages of a resumed session go first, with DUP set.
         opened.handle.resend_inflight(now, &mut self.outbound);
         self.session = Some(opened.handle);
-        self.client = Some(client);
+        self.client = Some(Box::new(client));
         self.write_outbound(now);
     }
 

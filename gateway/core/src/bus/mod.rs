@@ -310,7 +310,7 @@ impl Bus {
                 } else {
                     st.generation = generation;
                     st.attachment = Some(Attachment { doorbell: req.doorbell.clone() });
-                    st.will = req.will.clone();
+                    st.will = req.will.clone().map(Box::new);
                     st.expiry = req.expiry;
                     old.connected.store(true, Ordering::Release);
                     drop(st);
@@ -330,7 +330,7 @@ impl Bus {
                 {
                     let mut st = session.state.lock();
                     st.attachment = Some(Attachment { doorbell: req.doorbell.clone() });
-                    st.will = req.will;
+                    st.will = req.will.map(Box::new);
                 }
                 session.connected.store(true, Ordering::Release);
                 self.inner.router.write().sessions[id as usize] = Some(session.clone());
@@ -341,7 +341,7 @@ impl Bus {
         };
         drop(registry);
         if let Some(will) = old_will {
-            self.publish_will(will, now);
+            self.publish_will(*will, now);
         }
         req.doorbell.ring();
         OpenedSession { handle: SessionHandle { bus: self.clone(), session, generation }, session_present: present }
@@ -590,7 +590,7 @@ impl Bus {
                     st.will.take()
                 };
                 if let Some(will) = will {
-                    self.publish_will(will, now);
+                    self.publish_will(*will, now);
                 }
             }
             Timer::Expire { client_id, generation } => {
@@ -611,7 +611,7 @@ impl Bus {
                 tracing::debug!(client_id = %client_id, "session_expired");
                 // The session ends: a will still waiting for its delay goes out now.
                 if let Some(will) = will {
-                    self.publish_will(will, now);
+                    self.publish_will(*will, now);
                 }
                 self.finish_termination(&session, now);
             }
@@ -818,7 +818,7 @@ impl SessionHandle {
     /// Replaces the will (MQTT-SN WILLTOPICUPD / WILLMSGUPD).
     pub fn set_will(&self, will: Option<Will>) {
         if let Some(mut st) = self.state() {
-            st.will = will;
+            st.will = will.map(Box::new);
         }
     }
 
@@ -883,7 +883,7 @@ impl SessionHandle {
             (ends, will_now, will_later, expiry)
         };
         if let Some(will) = will_now {
-            bus.publish_will(will, now);
+            bus.publish_will(*will, now);
         }
         if ends {
             bus.finish_termination(&self.session, now);

@@ -136,7 +136,8 @@ pub(crate) struct SessionState {
     pub(crate) generation: u64,
     /// None = never expires.
     pub(crate) expiry: Option<Duration>,
-    pub(crate) will: Option<Will>,
+    /// Boxed: most sessions have none, and an idle session should stay small.
+    pub(crate) will: Option<Box<Will>>,
     /// Set once the session has ended, so late operations become no-ops.
     pub(crate) terminated: bool,
 }

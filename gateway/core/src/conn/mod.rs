@@ -75,6 +75,47 @@ pub trait StreamHandler: Send + 'static {
     fn on_closed(&mut self, now: Instant, cause: CloseCause);
 }
 
+/// The listeners box each handler, so an idle connection's task holds a pointer to it rather
+/// than the handler inline (and, as an async fn argument, twice).
+impl<H: StreamHandler> StreamHandler for Box<H> {
+    fn doorbell(&self) -> Arc<Doorbell> {
+        (**self).doorbell()
+    }
+
+    fn on_input(
+        &mut self,
+        now: Instant,
+        input: &mut BytesMut,
+        out: &mut BytesMut,
+    ) -> impl Future<Output = Flow> + Send {
+        (**self).on_input(now, input, out)
+    }
+
+    fn on_doorbell(&mut self, now: Instant, out: &mut BytesMut) -> Flow {
+        (**self).on_doorbell(now, out)
+    }
+
+    fn on_timeout(&mut self, now: Instant, out: &mut BytesMut) -> Flow {
+        (**self).on_timeout(now, out)
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        (**self).next_timeout()
+    }
+
+    fn read_paused_until(&self) -> Option<Instant> {
+        (**self).read_paused_until()
+    }
+
+    fn on_shutdown(&mut self, now: Instant, out: &mut BytesMut) {
+        (**self).on_shutdown(now, out);
+    }
+
+    fn on_closed(&mut self, now: Instant, cause: CloseCause) {
+        (**self).on_closed(now, cause);
+    }
+}
+
 /// A stream protocol: makes a handler for each accepted connection.
 pub trait StreamProtocol: Send + Sync + 'static {
     /// The per-connection handler.

@@ -89,6 +89,11 @@ where
     // handed back as soon as the pause is over, whatever woke the loop (no new bytes may come,
     // e.g. a client waiting for acknowledgements of exactly those frames).
     let mut held_input = false;
+    // One timer for the connection's life, moved when the handler's deadline changes:
+    // creating a `Sleep` per wake-up would register and deregister a timer entry each time.
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut timer_at = None;
     let cause = loop {
         let paused = handler.read_paused_until().filter(|at| *at > Instant::now());
         if held_input && paused.is_none() {
@@ -106,6 +111,10 @@ where
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if let Some(at) = deadline.filter(|at| timer_at != Some(*at)) {
+            timer.as_mut().reset(at);
+            timer_at = Some(at);
+        }
         let congested = output.len() >= limits.write_high_watermark;
         let mut flow = Flow::Continue;
         tokio::select! {
@@ -133,7 +142,7 @@ where
             () = doorbell.rung(), if !congested => {
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
-            () = sleep_until(deadline), if deadline.is_some() => {
+            () = &mut timer, if deadline.is_some() => {
                 flow = handler.on_timeout(Instant::now(), &mut output);
             }
         }
@@ -166,12 +175,5 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, output: &mut Byte
         writer.flush().await.map(|()| None)
     } else {
         writer.write_buf(output).await.map(Some)
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -30,7 +30,7 @@ mod keepalive;
 mod publish;
 mod subscribe;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -243,8 +243,9 @@ pub struct Channel {
     client: ClientLimits,
     inbound_aliases: InboundAliases,
     outbound_aliases: OutboundAliases,
-    /// Inbound QoS > 0 packet ids not yet released (5.0 Receive Maximum accounting).
-    inbound_unacked: HashSet<NonZeroU16>,
+    /// Inbound QoS > 0 packet ids not yet released (5.0 Receive Maximum accounting); a
+    /// B-tree: small when empty and fast for the few ids a client keeps in flight.
+    inbound_unacked: BTreeSet<NonZeroU16>,
 }
 
 impl Channel {
@@ -264,7 +265,7 @@ impl Channel {
             client: ClientLimits::default(),
             inbound_aliases: InboundAliases::default(),
             outbound_aliases: OutboundAliases::default(),
-            inbound_unacked: HashSet::new(),
+            inbound_unacked: BTreeSet::new(),
         }
     }
 
