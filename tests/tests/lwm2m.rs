@@ -294,3 +294,96 @@ async fn queued_commands_are_bounded() {
     assert_eq!(received.len(), 2 + 3, "held commands plus the mqueue's newest; the rest dropped");
     assert_eq!(gw.metric("delivery_dropped_queue_full"), 10 - 5);
 }
+
+/// Registers `ep` from `dev` (lifetime 300 s, binding `binding`) and returns the app's view of
+/// the register event.
+async fn register(dev: &mut Device, app: &mut TestClient, ep: &str, binding: &str, objects: &[u8]) -> Value {
+    let (ep_q, b_q) = (format!("ep={ep}"), format!("b={binding}"));
+    let resp = dev.request(Code::POST, &["rd"], &[&ep_q, "lt=300", "lwm2m=1.0", &b_q], objects).await;
+    assert_eq!(resp.code, Code::CREATED);
+    let (_, reg) = recv_json(app).await;
+    assert_eq!(reg["msgType"], "register");
+    reg
+}
+
+fn uri_path(m: &Message) -> String {
+    m.options_of(option::URI_PATH).map(|b| format!("/{}", String::from_utf8_lossy(b))).collect()
+}
+
+/// A command the device never answers is retransmitted `transmission.max_retransmit` times
+/// (RFC 7252 §4.2), then the application gets EMQX's `coap_timeout` on the response topic
+/// and the next queued command goes out: one silent device does not block its queue.
+#[tokio::test]
+async fn unanswered_command_gets_coap_timeout() {
+    let gw = spawn_gateway(|c| {
+        c.gateway.lwm2m.enable = true;
+        c.gateway.lwm2m.transmission.ack_timeout = gw_tests::ConfigDuration(Some(Duration::from_millis(100)));
+        c.gateway.lwm2m.transmission.max_retransmit = 1;
+    })
+    .await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut app = TestClient::v311(gw.tcp, "app-mute").await;
+    app.subscribe("lwm2m/mute/up/#", QoS::AtMostOnce).await;
+    let mut dev = Device::new(lwm2m).await;
+    register(&mut dev, &mut app, "mute", "U", b"</3/0>").await;
+
+    for (id, path) in [(1, "/3/0/0"), (2, "/3/0/1")] {
+        let cmd = json!({"reqID": id, "msgType": "read", "data": {"path": path}});
+        app.publish_simple("lwm2m/mute/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    }
+    let first = dev.recv().await;
+    assert_eq!(uri_path(&first), "/3/0/0");
+    let again = dev.recv().await;
+    assert_eq!((again.message_id, &again.token), (first.message_id, &first.token), "a retransmission");
+    let (topic, resp) = recv_json(&mut app).await;
+    assert_eq!(topic, "lwm2m/mute/up/resp");
+    assert_eq!(resp, json!({"reqID": 1, "msgType": "coap_timeout", "data": {"reqPath": "/3/0/0"}}));
+    let next = dev.recv().await;
+    assert_eq!(uri_path(&next), "/3/0/1", "the queue moves on after the timeout");
+}
+
+/// `mheaders.ttl`: a command queued for a sleeping queue-mode device expires `ttl` seconds
+/// after the gateway took it and is never sent; as in EMQX nothing is published for it. A
+/// command without a ttl queued after it is delivered on wake-up.
+#[tokio::test]
+async fn expired_command_is_not_sent_to_a_sleeping_device() {
+    let gw = spawn_gateway(|c| {
+        c.gateway.lwm2m.enable = true;
+        c.gateway.lwm2m.qmode_time_window = gw_tests::ConfigDuration(Some(Duration::from_millis(200)));
+    })
+    .await;
+    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+    let mut app = TestClient::v311(gw.tcp, "app-napper").await;
+    app.subscribe("lwm2m/napper/up/#", QoS::AtMostOnce).await;
+    let mut dev = Device::new(lwm2m).await;
+    register(&mut dev, &mut app, "napper", "UQ", b"</3/0>").await;
+    tokio::time::sleep(Duration::from_millis(400)).await; // past qmode_time_window: asleep
+
+    let cmd = json!({"reqID": 1, "msgType": "read", "data": {"path": "/3/0/0"}, "mheaders": {"ttl": 1}});
+    app.publish_simple("lwm2m/napper/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    // A malformed command is answered at once, after the one before it was taken: from its
+    // answer on, the ttl runs.
+    app.publish_simple("lwm2m/napper/dn/x", br#"{"reqID":99,"msgType":"bogus","data":{}}"#, QoS::AtMostOnce).await;
+    let (_, probe) = recv_json(&mut app).await;
+    assert_eq!((probe["reqID"].clone(), probe["data"]["code"].clone()), (json!(99), json!("4.00")));
+    tokio::time::sleep(Duration::from_millis(1200)).await; // the ttl of 1 s has passed
+    let cmd = json!({"reqID": 2, "msgType": "read", "data": {"path": "/3/0/1"}});
+    app.publish_simple("lwm2m/napper/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+
+    // Wake up: the first request the device gets is the command without a ttl.
+    let resp = dev.request(Code::POST, &["rd", "napper"], &[], b"").await;
+    assert_eq!(resp.code, Code::CHANGED);
+    let req = dev.recv().await;
+    assert_eq!(uri_path(&req), "/3/0/1", "the expired command was dropped, not sent");
+    let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+    ack.payload = Bytes::from_static(b"LwM2M Client");
+    dev.send(&ack).await;
+    loop {
+        let (_, msg) = recv_json(&mut app).await;
+        assert_ne!(msg["reqID"], 1, "nothing is published for an expired command: {msg}");
+        if msg["reqID"] == 2 {
+            assert_eq!(msg["data"]["code"], "2.05");
+            break;
+        }
+    }
+}

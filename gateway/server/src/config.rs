@@ -10,6 +10,7 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use gw_coap::channel::{ChannelConfig as CoapChannelConfig, NotifyType, QosRule};
+use gw_coap::transaction::TransmissionParams;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
@@ -83,6 +84,8 @@ pub struct Lwm2mConfig {
     pub mountpoint: String,
     /// `translators.*`: topics below the mountpoint.
     pub translators: Lwm2mTranslatorsConfig,
+    /// `transmission.*`: CoAP retransmission of downlink commands (RFC 7252 §4.8).
+    pub transmission: CoapTransmissionConfig,
     /// `listeners.udp.<name>` and `listeners.dtls.<name>`.
     pub listeners: CoapListenersConfig,
 }
@@ -100,6 +103,7 @@ impl Default for Lwm2mConfig {
             update_msg_publish_condition: "always".into(),
             mountpoint: "lwm2m/${endpoint_name}/".into(),
             translators: Lwm2mTranslatorsConfig::default(),
+            transmission: CoapTransmissionConfig::default(),
             listeners: CoapListenersConfig::with_ports(5783, 5784),
         }
     }
@@ -168,6 +172,8 @@ pub struct CoapConfig {
     pub blockwise: CoapBlockwiseConfig,
     /// CON notifications queued behind the one in flight (drop oldest beyond).
     pub max_observe_queue: usize,
+    /// `transmission.*`: CoAP retransmission of CON notifications (RFC 7252 §4.8).
+    pub transmission: CoapTransmissionConfig,
     /// `listeners.udp.<name>`.
     pub listeners: CoapListenersConfig,
 }
@@ -185,6 +191,7 @@ impl Default for CoapConfig {
             idle_timeout: ConfigDuration::from_secs(30),
             blockwise: CoapBlockwiseConfig::default(),
             max_observe_queue: 100,
+            transmission: CoapTransmissionConfig::default(),
             listeners: CoapListenersConfig::default(),
         }
     }
@@ -205,6 +212,54 @@ pub struct CoapBlockwiseConfig {
 impl Default for CoapBlockwiseConfig {
     fn default() -> Self {
         Self { enable: true, max_block_size: 1024, max_body_size: ByteSize(4 << 20) }
+    }
+}
+
+/// `gateway.coap.transmission.*` and `gateway.lwm2m.transmission.*`: how the gateway
+/// retransmits its own Confirmable messages (CoAP notifications, LwM2M commands), RFC 7252
+/// §4.8. EXCHANGE_LIFETIME and NON_LIFETIME are derived from these (§4.8.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoapTransmissionConfig {
+    /// ACK_TIMEOUT: the first retransmission waits a random time in
+    /// `[ack_timeout, ack_timeout × ack_random_factor)`; each further one twice as long.
+    pub ack_timeout: ConfigDuration,
+    /// ACK_RANDOM_FACTOR (at least 1).
+    pub ack_random_factor: f64,
+    /// MAX_RETRANSMIT: retransmissions before giving up (LwM2M then publishes `coap_timeout`).
+    pub max_retransmit: u32,
+}
+
+impl Default for CoapTransmissionConfig {
+    fn default() -> Self {
+        Self { ack_timeout: ConfigDuration::from_secs(2), ack_random_factor: 1.5, max_retransmit: 4 }
+    }
+}
+
+impl CoapTransmissionConfig {
+    /// Most retransmissions allowed: with the default timeout, 10 already means the last one
+    /// goes out after about an hour (2 s × 1.5 × (2^11 − 1)).
+    const MAX_RETRANSMIT: u32 = 10;
+
+    /// The transaction layer's parameters.
+    pub fn params(&self) -> TransmissionParams {
+        let ack_timeout = self.ack_timeout.get().unwrap_or(Duration::from_secs(2));
+        TransmissionParams::derived(ack_timeout, self.ack_random_factor, self.max_retransmit)
+    }
+
+    /// Checks the ranges; `section` is the key prefix errors name (`gateway.coap.transmission`).
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("invalid value for key `{section}.{key}`: {why}")));
+        if self.ack_timeout.get().is_none_or(|d| d.is_zero() || d > Duration::from_secs(3600)) {
+            return bad("ack_timeout", "must be a duration from 1ms to 1h");
+        }
+        if !(self.ack_random_factor >= 1.0 && self.ack_random_factor <= 10.0) {
+            return bad("ack_random_factor", "must be a number from 1 to 10 (RFC 7252 §4.8)");
+        }
+        if self.max_retransmit > Self::MAX_RETRANSMIT {
+            return bad("max_retransmit", &format!("must be at most {}", Self::MAX_RETRANSMIT));
+        }
+        Ok(())
     }
 }
 
@@ -910,6 +965,7 @@ impl GatewayConfig {
                 return bad(&format!("gateway.coap.{key}"), "must be a finite, non-zero duration".into());
             }
         }
+        coap.transmission.validate("gateway.coap.transmission")?;
         let lw = &self.gateway.lwm2m;
         for (name, l) in &lw.listeners.udp {
             if let Err(why) = parse_bind(&l.bind) {
@@ -934,6 +990,7 @@ impl GatewayConfig {
                 return bad(&format!("gateway.lwm2m.{key}"), "must be a finite duration".into());
             }
         }
+        lw.transmission.validate("gateway.lwm2m.transmission")?;
         if parse_update_publish(&lw.update_msg_publish_condition).is_none() {
             return bad(
                 "gateway.lwm2m.update_msg_publish_condition",
@@ -1011,6 +1068,7 @@ impl GatewayConfig {
                 blockwise: c.blockwise.enable,
                 idle_timeout: c.idle_timeout.get().unwrap_or(Duration::from_secs(30)),
                 max_observe_queue: c.max_observe_queue,
+                transmission: c.transmission.params(),
                 ..CoapChannelConfig::default()
             },
             mountpoint: c.mountpoint.clone(),
@@ -1042,6 +1100,7 @@ impl GatewayConfig {
                 update: t(&tr.update),
             },
             objects: std::sync::Arc::new(objects),
+            transmission: lw.transmission.params(),
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gw_coap::codec::{self, option, Code, Message as CoapMessage, MessageType};
-use gw_coap::transaction::{Received, TransactionEvent, Transactions, TransmissionParams};
+use gw_coap::transaction::{Received, TransactionEvent, Transactions};
 use gw_core::bus::{
     AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling,
     SessionHandle, SubOptions, SubscriptionFilter, Topic,
@@ -94,12 +94,13 @@ impl Lwm2mConnection {
         now: Instant,
     ) -> Self {
         let registrar = Registrar::new(settings.registration.clone());
+        let trans = Transactions::new(settings.transmission.clone(), rand::random());
         Self {
             bus,
             settings,
             peer,
             doorbell: Arc::new(Doorbell::new()),
-            trans: Transactions::new(TransmissionParams::default(), rand::random()),
+            trans,
             registrar,
             session: None,
             client_id: None,
@@ -282,6 +283,8 @@ impl Lwm2mConnection {
                 self.doorbell.ring();
             }
             if q.expires_at.is_some_and(|at| at <= now) {
+                // Dropped without an answer, as EMQX does: `emqx_lwm2m_session:send_to_coap/2`
+                // skips expired queue entries and publishes nothing. The log is the trace.
                 tracing::info!(path = %q.command.req_path, "lwm2m_command_expired");
                 continue;
             }

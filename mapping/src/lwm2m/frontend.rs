@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gw_coap::codec::Code;
+use gw_coap::transaction::TransmissionParams;
 use gw_core::bus::{
     Bus, ClientId, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling, SubOptions, SubscriptionFilter, Topic,
 };
@@ -98,6 +99,8 @@ pub struct Lwm2mSettings {
     pub translators: Translators,
     /// Object definitions (`xml_dir`).
     pub objects: Arc<ObjectRegistry>,
+    /// Retransmission of commands (RFC 7252 §4.8); exhausted → `coap_timeout`.
+    pub transmission: TransmissionParams,
 }
 
 impl Default for Lwm2mSettings {
@@ -110,6 +113,7 @@ impl Default for Lwm2mSettings {
             mountpoint: "lwm2m/${endpoint_name}/".into(),
             translators: Translators::default(),
             objects: Arc::new(ObjectRegistry::new()),
+            transmission: TransmissionParams::default(),
         }
     }
 }

@@ -51,6 +51,29 @@ impl Default for TransmissionParams {
     }
 }
 
+impl TransmissionParams {
+    /// MAX_LATENCY (RFC 7252 §4.8.2): the longest a datagram is assumed to be in flight.
+    const MAX_LATENCY: Duration = Duration::from_secs(100);
+
+    /// The given base parameters with EXCHANGE_LIFETIME and NON_LIFETIME derived from them as
+    /// RFC 7252 §4.8.2 does (PROCESSING_DELAY = ACK_TIMEOUT), so that message IDs are
+    /// remembered exactly as long as the chosen retransmissions can last; the defaults give
+    /// 247 s and 145 s.
+    pub fn derived(ack_timeout: Duration, ack_random_factor: f64, max_retransmit: u32) -> Self {
+        // MAX_TRANSMIT_SPAN = ACK_TIMEOUT × (2^MAX_RETRANSMIT − 1) × ACK_RANDOM_FACTOR; saturating,
+        // so that no choice of parameters can panic.
+        let factor = ((1u64 << max_retransmit.min(63)) - 1) as f64 * ack_random_factor;
+        let span = Duration::try_from_secs_f64(ack_timeout.as_secs_f64() * factor).unwrap_or(Duration::MAX);
+        Self {
+            ack_timeout,
+            ack_random_factor,
+            max_retransmit,
+            exchange_lifetime: span.saturating_add(2 * Self::MAX_LATENCY).saturating_add(ack_timeout),
+            non_lifetime: span.saturating_add(Self::MAX_LATENCY),
+        }
+    }
+}
+
 /// A small deterministic generator (SplitMix64), seeded by the caller.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -418,5 +441,21 @@ impl Transactions {
     /// Whether `code` is a response that ends a request (not 2.31 Continue).
     pub fn is_final(code: Code) -> bool {
         code.is_response() && code != Code::CONTINUE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_lifetimes_are_the_rfc_defaults() {
+        // RFC 7252 §4.8.2: EXCHANGE_LIFETIME 247 s and NON_LIFETIME 145 s for the defaults.
+        assert_eq!(TransmissionParams::derived(Duration::from_secs(2), 1.5, 4), TransmissionParams::default());
+        let short = TransmissionParams::derived(Duration::from_millis(100), 1.0, 1);
+        assert_eq!(short.exchange_lifetime, Duration::from_millis(100 + 200_000 + 100));
+        assert_eq!(short.non_lifetime, Duration::from_millis(100 + 100_000));
+        let huge = TransmissionParams::derived(Duration::MAX, f64::MAX, u32::MAX);
+        assert_eq!(huge.exchange_lifetime, Duration::MAX);
     }
 }

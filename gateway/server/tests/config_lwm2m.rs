@@ -1,0 +1,44 @@
+//! `gateway.lwm2m.*` and the CoAP transmission parameters shared with `gateway.coap.*`: the
+//! values reach the front-end settings, bad ones are refused naming the key.
+
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use gw_server::GatewayConfig;
+
+fn load(toml: &str) -> Result<GatewayConfig, String> {
+    let figment = Figment::from(Serialized::defaults(GatewayConfig::default())).merge(Toml::string(toml));
+    GatewayConfig::from_figment(&figment).map_err(|e| e.to_string())
+}
+
+#[test]
+fn transmission_parameters_reach_both_front_ends() {
+    let c = load(
+        "[gateway.lwm2m]\nxml_dir = \"../../etc/lwm2m_xml\"\n\
+         [gateway.lwm2m.transmission]\nack_timeout = \"100ms\"\nmax_retransmit = 1\n\
+         [gateway.coap.transmission]\nack_timeout = \"3s\"\nack_random_factor = 1.0",
+    )
+    .unwrap();
+    let lw = c.lwm2m_settings().unwrap().transmission;
+    assert_eq!((lw.ack_timeout, lw.max_retransmit, lw.ack_random_factor), (Duration::from_millis(100), 1, 1.5));
+    let coap = c.coap_settings().channel.transmission;
+    assert_eq!((coap.ack_timeout, coap.max_retransmit, coap.ack_random_factor), (Duration::from_secs(3), 4, 1.0));
+    // The defaults are RFC 7252's, lifetimes included.
+    let d = GatewayConfig::default();
+    assert_eq!(d.coap_settings().channel.transmission, gw_coap::transaction::TransmissionParams::default());
+}
+
+#[test]
+fn bad_transmission_values_name_the_key() {
+    for (toml, key) in [
+        ("[gateway.lwm2m.transmission]\nack_timeout = \"0s\"", "gateway.lwm2m.transmission.ack_timeout"),
+        ("[gateway.lwm2m.transmission]\nmax_retransmit = 11", "gateway.lwm2m.transmission.max_retransmit"),
+        ("[gateway.coap.transmission]\nack_random_factor = 0.5", "gateway.coap.transmission.ack_random_factor"),
+        ("[gateway.coap.transmission]\nack_timeout = \"infinity\"", "gateway.coap.transmission.ack_timeout"),
+        ("[gateway.coap.transmission]\nmax_retransmit = -1", "gateway.coap.transmission.max_retransmit"),
+    ] {
+        let e = load(toml).unwrap_err();
+        assert!(e.contains(key), "{toml}: {e}");
+    }
+}
