@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gw_coap::codec::{decode, encode, option, Code, Message, MessageType};
+use gw_core::bus::ClientId;
+use gw_server::config::AutoObserveConfig;
+use gw_server::GatewayConfig;
 use gw_tests::codec::QoS;
-use gw_tests::{spawn_gateway, TestClient, RECV_TIMEOUT};
+use gw_tests::{spawn_gateway, ConfigDuration, TestClient, TestGateway, RECV_TIMEOUT};
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
@@ -143,7 +146,7 @@ async fn register_read_deregister() {
     assert_eq!(up["data"]["lt"], 600);
     let resp = dev.request(Code::DELETE, &["rd", "dev1"], &[], b"").await;
     assert_eq!(resp.code, Code::DELETED);
-    let device = gw_core::bus::ClientId::new("dev1");
+    let device = ClientId::new("dev1");
     gw_tests::wait_until("the device session is closed", || !gw.bus().is_connected(&device)).await;
     app.recv_none_within(Duration::from_millis(100)).await;
 }
@@ -163,7 +166,7 @@ async fn register_without_lifetime_is_refused() {
 async fn auto_observe_reset_and_separate_response() {
     let gw = spawn_gateway(|c| {
         c.gateway.lwm2m.enable = true;
-        c.gateway.lwm2m.auto_observe = true;
+        c.gateway.lwm2m.auto_observe = AutoObserveConfig::Switch(true);
     })
     .await;
     let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
@@ -242,11 +245,11 @@ async fn command_for_unknown_endpoint_gets_not_found() {
 async fn registration_expires_after_its_lifetime() {
     let gw = spawn_gateway(|c| {
         c.gateway.lwm2m.enable = true;
-        c.gateway.lwm2m.lifetime_min = gw_core::config::ConfigDuration::from_secs(1);
+        c.gateway.lwm2m.lifetime_min = ConfigDuration::from_secs(1);
     })
     .await;
     let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
-    let device = gw_core::bus::ClientId::new("short");
+    let device = ClientId::new("short");
     let mut dev = Device::new(lwm2m).await;
     let resp = dev.request(Code::POST, &["rd"], &["ep=short", "lt=1", "lwm2m=1.0", "b=U"], b"</3/0>").await;
     assert_eq!(resp.code, Code::CREATED);
@@ -262,7 +265,7 @@ async fn queued_commands_are_bounded() {
     let gw = spawn_gateway(|c| {
         c.gateway.lwm2m.enable = true;
         c.gateway.lwm2m.max_queued_commands = 2;
-        c.gateway.lwm2m.qmode_time_window = gw_core::config::ConfigDuration(Some(Duration::from_millis(200)));
+        c.gateway.lwm2m.qmode_time_window = ConfigDuration(Some(Duration::from_millis(200)));
         c.mqtt.max_mqueue_len = 3;
     })
     .await;
@@ -306,6 +309,38 @@ async fn register(dev: &mut Device, app: &mut TestClient, ep: &str, binding: &st
     reg
 }
 
+/// One test's world: a gateway with LwM2M on (and `customize`d), an MQTT application
+/// subscribed to `lwm2m/{ep}/up/#`, and a device registered as `ep` with `binding` and the
+/// link-format `objects`.
+struct World {
+    gw: TestGateway,
+    app: TestClient,
+    dev: Device,
+    ep: String,
+}
+
+impl World {
+    async fn new(ep: &str, binding: &str, objects: &[u8], customize: impl FnOnce(&mut GatewayConfig)) -> Self {
+        let gw = spawn_gateway(|c| {
+            c.gateway.lwm2m.enable = true;
+            customize(c);
+        })
+        .await;
+        let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+        let mut app = TestClient::v311(gw.tcp, &format!("app-{ep}")).await;
+        app.subscribe(&format!("lwm2m/{ep}/up/#"), QoS::AtMostOnce).await;
+        let mut dev = Device::new(lwm2m).await;
+        register(&mut dev, &mut app, ep, binding, objects).await;
+        Self { gw, app, dev, ep: ep.to_owned() }
+    }
+
+    /// Publishes a downlink command for the device.
+    async fn command(&mut self, cmd: &Value) {
+        let topic = format!("lwm2m/{}/dn/x", self.ep);
+        self.app.publish_simple(&topic, cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    }
+}
+
 fn uri_path(m: &Message) -> String {
     m.options_of(option::URI_PATH).map(|b| format!("/{}", String::from_utf8_lossy(b))).collect()
 }
@@ -315,31 +350,25 @@ fn uri_path(m: &Message) -> String {
 /// and the next queued command goes out: one silent device does not block its queue.
 #[tokio::test]
 async fn unanswered_command_gets_coap_timeout() {
-    let gw = spawn_gateway(|c| {
-        c.gateway.lwm2m.enable = true;
-        c.gateway.lwm2m.transmission.ack_timeout = gw_tests::ConfigDuration(Some(Duration::from_millis(100)));
+    let mut w = World::new("mute", "U", b"</3/0>", |c| {
+        c.gateway.lwm2m.transmission.ack_timeout = ConfigDuration(Some(Duration::from_millis(100)));
         c.gateway.lwm2m.transmission.max_retransmit = 1;
     })
     .await;
-    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
-    let mut app = TestClient::v311(gw.tcp, "app-mute").await;
-    app.subscribe("lwm2m/mute/up/#", QoS::AtMostOnce).await;
-    let mut dev = Device::new(lwm2m).await;
-    register(&mut dev, &mut app, "mute", "U", b"</3/0>").await;
-
     for (id, path) in [(1, "/3/0/0"), (2, "/3/0/1")] {
-        let cmd = json!({"reqID": id, "msgType": "read", "data": {"path": path}});
-        app.publish_simple("lwm2m/mute/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+        w.command(&json!({"reqID": id, "msgType": "read", "data": {"path": path}})).await;
     }
+    let (dev, app) = (&w.dev, &mut w.app);
     let first = dev.recv().await;
     assert_eq!(uri_path(&first), "/3/0/0");
     let again = dev.recv().await;
     assert_eq!((again.message_id, &again.token), (first.message_id, &first.token), "a retransmission");
-    let (topic, resp) = recv_json(&mut app).await;
+    let (topic, resp) = recv_json(app).await;
     assert_eq!(topic, "lwm2m/mute/up/resp");
     assert_eq!(resp, json!({"reqID": 1, "msgType": "coap_timeout", "data": {"reqPath": "/3/0/0"}}));
     let next = dev.recv().await;
     assert_eq!(uri_path(&next), "/3/0/1", "the queue moves on after the timeout");
+    assert!(w.gw.bus().is_connected(&ClientId::new("mute")), "a timeout does not end the registration");
 }
 
 /// `mheaders.ttl`: a command queued for a sleeping queue-mode device expires `ttl` seconds
@@ -347,28 +376,20 @@ async fn unanswered_command_gets_coap_timeout() {
 /// command without a ttl queued after it is delivered on wake-up.
 #[tokio::test]
 async fn expired_command_is_not_sent_to_a_sleeping_device() {
-    let gw = spawn_gateway(|c| {
-        c.gateway.lwm2m.enable = true;
-        c.gateway.lwm2m.qmode_time_window = gw_tests::ConfigDuration(Some(Duration::from_millis(200)));
+    let mut w = World::new("napper", "UQ", b"</3/0>", |c| {
+        c.gateway.lwm2m.qmode_time_window = ConfigDuration(Some(Duration::from_millis(200)));
     })
     .await;
-    let lwm2m = gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
-    let mut app = TestClient::v311(gw.tcp, "app-napper").await;
-    app.subscribe("lwm2m/napper/up/#", QoS::AtMostOnce).await;
-    let mut dev = Device::new(lwm2m).await;
-    register(&mut dev, &mut app, "napper", "UQ", b"</3/0>").await;
     tokio::time::sleep(Duration::from_millis(400)).await; // past qmode_time_window: asleep
-
-    let cmd = json!({"reqID": 1, "msgType": "read", "data": {"path": "/3/0/0"}, "mheaders": {"ttl": 1}});
-    app.publish_simple("lwm2m/napper/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    w.command(&json!({"reqID": 1, "msgType": "read", "data": {"path": "/3/0/0"}, "mheaders": {"ttl": 1}})).await;
     // A malformed command is answered at once, after the one before it was taken: from its
     // answer on, the ttl runs.
-    app.publish_simple("lwm2m/napper/dn/x", br#"{"reqID":99,"msgType":"bogus","data":{}}"#, QoS::AtMostOnce).await;
-    let (_, probe) = recv_json(&mut app).await;
+    w.command(&json!({"reqID": 99, "msgType": "bogus", "data": {}})).await;
+    let (_, probe) = recv_json(&mut w.app).await;
     assert_eq!((probe["reqID"].clone(), probe["data"]["code"].clone()), (json!(99), json!("4.00")));
     tokio::time::sleep(Duration::from_millis(1200)).await; // the ttl of 1 s has passed
-    let cmd = json!({"reqID": 2, "msgType": "read", "data": {"path": "/3/0/1"}});
-    app.publish_simple("lwm2m/napper/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    w.command(&json!({"reqID": 2, "msgType": "read", "data": {"path": "/3/0/1"}})).await;
+    let (dev, app) = (&mut w.dev, &mut w.app);
 
     // Wake up: the first request the device gets is the command without a ttl.
     let resp = dev.request(Code::POST, &["rd", "napper"], &[], b"").await;
@@ -379,11 +400,38 @@ async fn expired_command_is_not_sent_to_a_sleeping_device() {
     ack.payload = Bytes::from_static(b"LwM2M Client");
     dev.send(&ack).await;
     loop {
-        let (_, msg) = recv_json(&mut app).await;
+        let (_, msg) = recv_json(app).await;
         assert_ne!(msg["reqID"], 1, "nothing is published for an expired command: {msg}");
         if msg["reqID"] == 2 {
             assert_eq!(msg["data"]["code"], "2.05");
             break;
         }
     }
+}
+
+/// auto_observe as a list of paths (EMQX's string form): on register the gateway observes
+/// exactly the listed paths the device registered, in order, and nothing else; the next
+/// request is the application's own command.
+#[tokio::test]
+async fn auto_observe_list_observes_exactly_those_paths() {
+    let mut w = World::new("listed", "U", b"</1/0>,</3/0>,</3303/0>", |c| {
+        c.gateway.lwm2m.auto_observe = AutoObserveConfig::Text("/3/0/1, /5/0, /3303/0".into());
+    })
+    .await;
+    // Queued after the auto-observes: the first request after them.
+    w.command(&json!({"reqID": 77, "msgType": "read", "data": {"path": "/3/0/0"}})).await;
+    let (dev, app) = (&w.dev, &mut w.app);
+    for (path, seq) in [("/3/0/1", 1u32), ("/3303/0", 2)] {
+        let obs = dev.recv().await;
+        assert_eq!((uri_path(&obs), obs.uint_option(option::OBSERVE).unwrap()), (path.to_owned(), Some(0)));
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, obs.message_id, obs.token.clone());
+        ack.set_uint_option(option::OBSERVE, seq);
+        dev.send(&ack).await;
+        let (_, resp) = recv_json(app).await;
+        assert_eq!(resp["msgType"], "observe");
+        assert_eq!(resp["is_auto_observe"], true);
+        assert_eq!(resp["data"]["reqPath"], path);
+    }
+    let next = dev.recv().await;
+    assert_eq!((uri_path(&next), next.uint_option(option::OBSERVE).unwrap()), ("/3/0/0".to_owned(), None));
 }

@@ -16,8 +16,9 @@ use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
 use gw_lwm2m::object_model::ObjectRegistry;
 use gw_lwm2m::registration::RegistrationConfig;
+use gw_lwm2m::Path as Lwm2mPath;
 use gw_mapping::coap::CoapSettings;
-use gw_mapping::lwm2m::{Lwm2mSettings, Translator, Translators, UpdatePublish};
+use gw_mapping::lwm2m::{AutoObserve, Lwm2mSettings, Translator, Translators, UpdatePublish};
 use gw_mapping::mqtt::MqttSettings;
 use gw_mapping::mqttsn::MqttSnSettings;
 use gw_mapping::stomp::StompSettings;
@@ -72,8 +73,9 @@ pub struct Lwm2mConfig {
     pub lifetime_max: ConfigDuration,
     /// Queue mode: a device is reachable this long after its last message.
     pub qmode_time_window: ConfigDuration,
-    /// Observe every registered object with a definition on register.
-    pub auto_observe: bool,
+    /// What to observe on register: `true` (every registered object with a definition,
+    /// except 0, 1, 2, 4, 5, 6, 7, 9, 15), `false`, or paths (`"/3/0,/3/0/1"` or `["/3/0"]`).
+    pub auto_observe: AutoObserveConfig,
     /// Commands held per device (waiting for the outstanding one or for a queue-mode device
     /// to wake up); further ones wait in the device session's mqueue (`mqtt.max_mqueue_len`,
     /// drop-oldest, counted).
@@ -98,7 +100,7 @@ impl Default for Lwm2mConfig {
             lifetime_min: ConfigDuration::from_secs(15),
             lifetime_max: ConfigDuration::from_secs(86_400),
             qmode_time_window: ConfigDuration::from_secs(22),
-            auto_observe: false,
+            auto_observe: AutoObserveConfig::Switch(false),
             max_queued_commands: 100,
             update_msg_publish_condition: "always".into(),
             mountpoint: "lwm2m/${endpoint_name}/".into(),
@@ -106,6 +108,41 @@ impl Default for Lwm2mConfig {
             transmission: CoapTransmissionConfig::default(),
             listeners: CoapListenersConfig::with_ports(5783, 5784),
         }
+    }
+}
+
+/// `gateway.lwm2m.auto_observe`, in every form EMQX accepts: `true`/`false`, `"on"`/`"off"`,
+/// or the paths to observe as a comma-separated string or a list of strings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum AutoObserveConfig {
+    /// `true` or `false`.
+    Switch(bool),
+    /// `"on"`, `"off"` or `"/3/0,/3/0/1"`.
+    Text(String),
+    /// `["/3/0", "/3/0/1"]`.
+    Paths(Vec<String>),
+}
+
+impl AutoObserveConfig {
+    /// What the front-end does; an error says which item is not an LwM2M path.
+    pub fn resolve(&self) -> Result<AutoObserve, String> {
+        let paths: Vec<&str> = match self {
+            Self::Switch(false) => return Ok(AutoObserve::Off),
+            Self::Switch(true) => return Ok(AutoObserve::Objects),
+            Self::Text(t) if t.trim() == "off" => return Ok(AutoObserve::Off),
+            Self::Text(t) if t.trim() == "on" => return Ok(AutoObserve::Objects),
+            Self::Text(t) => t.split(',').collect(),
+            Self::Paths(list) => list.iter().map(String::as_str).collect(),
+        };
+        // Blank items are skipped, as EMQX does; no path at all means nothing to observe.
+        let paths = paths
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| Lwm2mPath::parse(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(if paths.is_empty() { AutoObserve::Off } else { AutoObserve::Paths(paths) })
     }
 }
 
@@ -991,6 +1028,9 @@ impl GatewayConfig {
             }
         }
         lw.transmission.validate("gateway.lwm2m.transmission")?;
+        if let Err(why) = lw.auto_observe.resolve() {
+            return bad("gateway.lwm2m.auto_observe", why);
+        }
         if parse_update_publish(&lw.update_msg_publish_condition).is_none() {
             return bad(
                 "gateway.lwm2m.update_msg_publish_condition",
@@ -1088,7 +1128,10 @@ impl GatewayConfig {
                 lifetime_max: lw.lifetime_max.get().unwrap_or(Duration::from_secs(86_400)),
                 qmode_time_window: lw.qmode_time_window.get().unwrap_or(Duration::from_secs(22)),
             },
-            auto_observe: lw.auto_observe,
+            auto_observe: lw
+                .auto_observe
+                .resolve()
+                .map_err(|e| ConfigError(format!("invalid value for key `gateway.lwm2m.auto_observe`: {e}")))?,
             max_queued_commands: lw.max_queued_commands.max(1),
             update_publish: parse_update_publish(&lw.update_msg_publish_condition).unwrap_or_default(),
             mountpoint: lw.mountpoint.clone(),

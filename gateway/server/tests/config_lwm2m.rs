@@ -42,3 +42,23 @@ fn bad_transmission_values_name_the_key() {
         assert!(e.contains(key), "{toml}: {e}");
     }
 }
+
+#[test]
+fn auto_observe_takes_every_emqx_form() {
+    use gw_lwm2m::Path;
+    use gw_mapping::lwm2m::AutoObserve;
+    let resolve =
+        |toml: &str| load(&format!("[gateway.lwm2m]\n{toml}")).map(|c| c.gateway.lwm2m.auto_observe.resolve());
+    assert_eq!(resolve("auto_observe = true").unwrap(), Ok(AutoObserve::Objects));
+    assert_eq!(resolve("auto_observe = false").unwrap(), Ok(AutoObserve::Off));
+    assert_eq!(resolve("auto_observe = \"on\"").unwrap(), Ok(AutoObserve::Objects));
+    assert_eq!(resolve("auto_observe = \"off\"").unwrap(), Ok(AutoObserve::Off));
+    let both = AutoObserve::Paths(vec![Path::instance(3, 0), Path::resource(3, 0, 1)]);
+    assert_eq!(resolve("auto_observe = \"/3/0, /3/0/1\"").unwrap(), Ok(both.clone()));
+    assert_eq!(resolve("auto_observe = [\"/3/0\", \"/3/0/1\"]").unwrap(), Ok(both));
+    assert_eq!(resolve("auto_observe = \"\"").unwrap(), Ok(AutoObserve::Off));
+    for bad in ["auto_observe = \"/3/x\"", "auto_observe = [\"/3/0\", \"3//1\"]", "auto_observe = 5"] {
+        let e = resolve(bad).unwrap_err();
+        assert!(e.contains("gateway.lwm2m.auto_observe"), "{bad}: {e}");
+    }
+}

@@ -34,8 +34,6 @@ use crate::mountpoint::{MountVars, Mountpoint};
 const DEFAULT_TTL: Duration = Duration::from_secs(7200);
 /// A peer that never registers is forgotten after this.
 const UNREGISTERED_IDLE: Duration = Duration::from_secs(60);
-/// Objects never auto-observed (EMQX).
-const NO_AUTO_OBSERVE: [u16; 9] = [0, 1, 2, 4, 5, 6, 7, 9, 15];
 
 #[derive(Debug)]
 struct Queued {
@@ -176,9 +174,7 @@ impl Lwm2mConnection {
                 let payload = register_json(reg);
                 let objects = reg.objects.object_list.clone();
                 self.publish(&self.settings.translators.register.clone(), payload, now);
-                if self.settings.auto_observe {
-                    self.auto_observe(&objects);
-                }
+                self.auto_observe(&objects);
                 Flow::Continue
             }
             Some(RdEvent::Updated { objects_changed }) => {
@@ -234,16 +230,10 @@ impl Lwm2mConnection {
         self.client_id = Some(client_id.to_owned());
     }
 
+    /// Queues EMQX's auto-observe commands (no `reqID`, `"is_auto_observe": true`).
     fn auto_observe(&mut self, object_list: &[String]) {
-        let mut seen = std::collections::HashSet::new();
-        for p in object_list {
-            let Some(id) = p.trim_start_matches('/').split('/').next().and_then(|s| s.parse::<u16>().ok()) else {
-                continue;
-            };
-            if NO_AUTO_OBSERVE.contains(&id) || self.settings.objects.object(id).is_none() || !seen.insert(id) {
-                continue;
-            }
-            let cmd = json!({"msgType": "observe", "data": {"path": format!("/{id}")}, "is_auto_observe": true});
+        for path in self.settings.auto_observe.paths_for(object_list, &self.settings.objects) {
+            let cmd = json!({"msgType": "observe", "data": {"path": path.to_string()}, "is_auto_observe": true});
             if let Ok(command) = parse_command(cmd.to_string().as_bytes()) {
                 self.queue.push_back(Queued { command, expires_at: None });
             }

@@ -19,6 +19,7 @@ use gw_lwm2m::object_model::ObjectRegistry;
 use gw_lwm2m::registration::RegistrationConfig;
 use tokio::time::Instant;
 
+use super::auto_observe::AutoObserve;
 use super::connection::Lwm2mConnection;
 use super::{parse_command, response_json};
 use crate::mountpoint::{MountVars, Mountpoint};
@@ -87,8 +88,8 @@ pub enum UpdatePublish {
 pub struct Lwm2mSettings {
     /// Lifetime bounds and queue-mode window.
     pub registration: RegistrationConfig,
-    /// Observe every registered object with a definition (except 0,1,2,4,5,6,7,9,15).
-    pub auto_observe: bool,
+    /// What to observe when a device registers.
+    pub auto_observe: AutoObserve,
     /// Commands held by the device's handler; beyond, they stay in the session's mqueue.
     pub max_queued_commands: usize,
     /// When Updates are published.
@@ -107,7 +108,7 @@ impl Default for Lwm2mSettings {
     fn default() -> Self {
         Self {
             registration: RegistrationConfig::default(),
-            auto_observe: false,
+            auto_observe: AutoObserve::Off,
             max_queued_commands: 100,
             update_publish: UpdatePublish::Always,
             mountpoint: "lwm2m/${endpoint_name}/".into(),

@@ -4,9 +4,11 @@
 //! [`response_json`], [`notify_json`], [`register_json`], [`update_json`], [`ack_json`],
 //! [`coap_timeout_json`] and [`coap_reset_json`] return.
 
+mod auto_observe;
 mod connection;
 mod frontend;
 
+pub use auto_observe::AutoObserve;
 pub use connection::Lwm2mConnection;
 pub use frontend::{Lwm2mFrontend, Lwm2mSettings, Translator, Translators, UpdatePublish};
 
