@@ -10,7 +10,7 @@ use gw_core::bus::ClientId;
 use gw_server::config::AutoObserveConfig;
 use gw_server::GatewayConfig;
 use gw_tests::codec::QoS;
-use gw_tests::{spawn_gateway, ConfigDuration, TestClient, TestGateway, RECV_TIMEOUT};
+use gw_tests::{spawn_gateway, wait_until, ConfigDuration, TestClient, TestGateway, RECV_TIMEOUT};
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
@@ -39,8 +39,8 @@ impl Device {
         decode(&buf[..n]).expect("gateway sends valid CoAP")
     }
 
-    /// Sends a CON request and returns the piggy-backed response.
-    async fn request(&mut self, code: Code, path: &[&str], query: &[&str], payload: &[u8]) -> Message {
+    /// A CON request with a fresh message id.
+    fn new_request(&mut self, code: Code, path: &[&str], query: &[&str], payload: &[u8]) -> Message {
         self.mid += 1;
         let mut m = Message::new(MessageType::Confirmable, code, self.mid, Bytes::from_static(b"\x01\x02"));
         for p in path {
@@ -50,11 +50,37 @@ impl Device {
             m.add_option(option::URI_QUERY, Bytes::copy_from_slice(q.as_bytes()));
         }
         m.payload = Bytes::copy_from_slice(payload);
+        m
+    }
+
+    /// Sends a CON request and returns the piggy-backed response.
+    async fn request(&mut self, code: Code, path: &[&str], query: &[&str], payload: &[u8]) -> Message {
+        let m = self.new_request(code, path, query, payload);
         self.send(&m).await;
         let resp = self.recv().await;
         assert_eq!(resp.mtype, MessageType::Acknowledgement);
         assert_eq!(resp.message_id, self.mid);
         resp
+    }
+
+    /// Like [`Device::request`], but resends the same CON until it is answered, as a device
+    /// does (RFC 7252 §4.2): a handler on its way out may drop it.
+    async fn request_until_answered(&mut self, code: Code, path: &[&str], query: &[&str], payload: &[u8]) -> Message {
+        let m = self.new_request(code, path, query, payload);
+        let deadline = tokio::time::Instant::now() + RECV_TIMEOUT;
+        let mut buf = vec![0u8; 2048];
+        loop {
+            self.send(&m).await;
+            if let Ok(Ok((n, _))) =
+                tokio::time::timeout(Duration::from_millis(300), self.socket.recv_from(&mut buf)).await
+            {
+                let resp = decode(&buf[..n]).expect("gateway sends valid CoAP");
+                if resp.mtype == MessageType::Acknowledgement && resp.message_id == m.message_id {
+                    return resp;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no answer to {:?} {path:?}", code);
+        }
     }
 }
 
@@ -147,7 +173,7 @@ async fn register_read_deregister() {
     let resp = dev.request(Code::DELETE, &["rd", "dev1"], &[], b"").await;
     assert_eq!(resp.code, Code::DELETED);
     let device = ClientId::new("dev1");
-    gw_tests::wait_until("the device session is closed", || !gw.bus().is_connected(&device)).await;
+    wait_until("the device session is closed", || !gw.bus().is_connected(&device)).await;
     app.recv_none_within(Duration::from_millis(100)).await;
 }
 
@@ -254,7 +280,7 @@ async fn registration_expires_after_its_lifetime() {
     let resp = dev.request(Code::POST, &["rd"], &["ep=short", "lt=1", "lwm2m=1.0", "b=U"], b"</3/0>").await;
     assert_eq!(resp.code, Code::CREATED);
     assert!(gw.bus().is_connected(&device), "registered device has a session");
-    gw_tests::wait_until("the registration expired", || !gw.bus().is_connected(&device)).await;
+    wait_until("the registration expired", || !gw.bus().is_connected(&device)).await;
 }
 
 /// Commands for a sleeping queue-mode device are bounded: the handler holds
@@ -281,7 +307,7 @@ async fn queued_commands_are_bounded() {
     }
     // All ten must have reached the session before the wake-up, or the device would drain the
     // mqueue while later commands still arrive and fewer would be dropped.
-    gw_tests::wait_until("all overflow counted", || gw.metric("delivery_dropped_queue_full") >= 10 - 5).await;
+    wait_until("all overflow counted", || gw.metric("delivery_dropped_queue_full") >= 10 - 5).await;
     // Wake up with an Update, then answer every command that arrives.
     let resp = dev.request(Code::POST, &["rd", "sleepy"], &[], b"").await;
     assert_eq!(resp.code, Code::CHANGED);
@@ -434,4 +460,41 @@ async fn auto_observe_list_observes_exactly_those_paths() {
     }
     let next = dev.recv().await;
     assert_eq!((uri_path(&next), next.uint_option(option::OBSERVE).unwrap()), ("/3/0/0".to_owned(), None));
+}
+
+/// A device registering again with the same endpoint name from a new address (NAT rebinding)
+/// takes over at once: the registration at the old address is gone (its Update gets 4.04, it
+/// does not linger until its lifetime ends), and commands go to the new address and are
+/// answered once, never also by the unknown-endpoint 4.04. The same holds when the new
+/// registration names another client id (`device_id`), which the bus alone would not see as
+/// the same device.
+#[tokio::test]
+async fn registration_from_a_new_address_takes_over() {
+    for (ep, device_id) in [("roamer", None), ("roamer2", Some("roamer2-b"))] {
+        let mut w = World::new(ep, "U", b"</3/0>", |_| {}).await;
+        let lwm2m = w.gw.running.addr("lwm2m:udp", "default").expect("lwm2m listener bound");
+        let mut moved = Device::new(lwm2m).await;
+        let mut query = vec![format!("ep={ep}"), "lt=300".to_owned()];
+        query.extend(device_id.map(|id| format!("device_id={id}")));
+        let query: Vec<&str> = query.iter().map(String::as_str).collect();
+        let resp = moved.request(Code::POST, &["rd"], &query, b"</3/0>").await;
+        assert_eq!(resp.code, Code::CREATED);
+        let (_, reg) = recv_json(&mut w.app).await;
+        assert_eq!(reg["msgType"], "register");
+        if device_id.is_some() {
+            let old = ClientId::new(ep);
+            wait_until("the old registration's session ended", || !w.gw.bus().is_connected(&old)).await;
+        }
+
+        let resp = w.dev.request_until_answered(Code::POST, &["rd", ep], &[], b"").await;
+        assert_eq!(resp.code, Code::NOT_FOUND, "{ep}: the old address's registration is gone");
+
+        w.command(&json!({"reqID": 5, "msgType": "read", "data": {"path": "/3/0/0"}})).await;
+        let req = moved.recv().await;
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+        ack.payload = Bytes::from_static(b"moved");
+        moved.send(&ack).await;
+        let (_, resp) = recv_json(&mut w.app).await;
+        assert_eq!((&resp["reqID"], &resp["data"]["code"]), (&json!(5), &json!("2.05")), "{ep}: {resp}");
+    }
 }

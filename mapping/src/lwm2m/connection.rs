@@ -23,7 +23,8 @@ use gw_lwm2m::Path;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::frontend::{Endpoints, Lwm2mSettings, Translator, UpdatePublish};
+use super::endpoints::EndpointRegistry;
+use super::frontend::{Lwm2mSettings, Translator, UpdatePublish};
 use super::{
     ack_json, coap_reset_json, coap_timeout_json, notify_json, parse_command, register_json, response_json,
     undecodable_response_json, update_json, Command,
@@ -73,9 +74,10 @@ pub struct Lwm2mConnection {
     observations: HashMap<Bytes, Observation>,
     idle_deadline: Instant,
     outbound: Vec<Outbound>,
-    /// Endpoints registered through this front-end (shared with its unknown-endpoint
-    /// responder), and the one this peer registered.
-    endpoints: Endpoints,
+    /// Who holds which endpoint in this front-end; this handler's id there, and the endpoint
+    /// this peer registered.
+    endpoints: EndpointRegistry,
+    handler_id: u64,
     endpoint: Option<String>,
 }
 
@@ -87,7 +89,7 @@ impl Lwm2mConnection {
     pub(crate) fn new(
         bus: Bus,
         settings: Arc<Lwm2mSettings>,
-        endpoints: Endpoints,
+        endpoints: EndpointRegistry,
         peer: SocketAddr,
         now: Instant,
     ) -> Self {
@@ -110,6 +112,7 @@ impl Lwm2mConnection {
             observations: HashMap::new(),
             idle_deadline: now + UNREGISTERED_IDLE,
             outbound: Vec::new(),
+            handler_id: endpoints.handler_id(),
             endpoints,
             endpoint: None,
         }
@@ -169,7 +172,7 @@ impl Lwm2mConnection {
             Some(RdEvent::Registered) => {
                 let Some(reg) = self.registrar.registration() else { return Flow::Continue };
                 tracing::info!(endpoint = %reg.endpoint, "lwm2m_registered");
-                self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(reg.endpoint.clone());
+                self.endpoints.claim(&reg.endpoint, self.handler_id, self.doorbell.clone());
                 self.endpoint = Some(reg.endpoint.clone());
                 let payload = register_json(reg);
                 let objects = reg.objects.object_list.clone();
@@ -449,6 +452,14 @@ impl Lwm2mConnection {
         self.send_next(now);
     }
 
+    /// The session (same client id) or the endpoint (same name) was registered by another
+    /// peer: end now. `on_closed` still closes the session: a no-op when the bus handed it to
+    /// the new owner, and the end of it when the new registration uses another client id.
+    fn taken_over(&self) -> Flow {
+        tracing::info!("lwm2m_taken_over");
+        Flow::Close
+    }
+
     fn transmit(&mut self, out: &mut Vec<Bytes>) {
         while let Some(datagram) = self.trans.poll_transmit() {
             out.push(datagram);
@@ -462,6 +473,12 @@ impl DatagramHandler for Lwm2mConnection {
     }
 
     async fn on_datagram(&mut self, now: Instant, datagram: Bytes, out: &mut Vec<Bytes>) -> Flow {
+        // Kicked, but the datagram was picked before the doorbell: this registration already
+        // belongs to another handler, so nothing from this peer may act on it. A CON the
+        // device repeats reaches a fresh handler once this one is gone.
+        if self.doorbell.kicked().is_some() {
+            return self.taken_over();
+        }
         let msg = match codec::decode(&datagram) {
             Ok(m) => m,
             Err(e) => {
@@ -480,9 +497,7 @@ impl DatagramHandler for Lwm2mConnection {
 
     fn on_doorbell(&mut self, now: Instant, out: &mut Vec<Bytes>) -> Flow {
         if self.doorbell.kicked().is_some() {
-            tracing::info!("session_taken_over");
-            self.session = None;
-            return Flow::Close;
+            return self.taken_over();
         }
         self.pump(now);
         self.transmit(out);
@@ -527,7 +542,7 @@ impl DatagramHandler for Lwm2mConnection {
     fn on_closed(&mut self, now: Instant, cause: CloseCause) {
         tracing::debug!(?cause, "lwm2m_peer_closed");
         if let Some(endpoint) = self.endpoint.take() {
-            self.endpoints.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&endpoint);
+            self.endpoints.release(&endpoint, self.handler_id);
         }
         if let Some(session) = self.session.take() {
             session.close(CloseKind::Normal, now);

@@ -2,10 +2,9 @@
 //! peer, a CoAP server for the registration interface and a CoAP client for downlink
 //! commands (see `connection.rs`).
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,11 +20,9 @@ use tokio::time::Instant;
 
 use super::auto_observe::AutoObserve;
 use super::connection::Lwm2mConnection;
+use super::endpoints::EndpointRegistry;
 use super::{parse_command, response_json};
 use crate::mountpoint::{MountVars, Mountpoint};
-
-/// Endpoint names registered through one front-end.
-pub(crate) type Endpoints = Arc<Mutex<HashSet<String>>>;
 
 /// The client id of the session that answers commands for unknown endpoints.
 const RESPONDER_CLIENT_ID: &str = "$lwm2m-gateway";
@@ -124,13 +121,13 @@ impl Default for Lwm2mSettings {
 pub struct Lwm2mFrontend {
     bus: Bus,
     settings: Arc<Lwm2mSettings>,
-    endpoints: Endpoints,
+    endpoints: EndpointRegistry,
 }
 
 impl Lwm2mFrontend {
     /// A front-end on `bus`.
     pub fn new(bus: Bus, settings: Lwm2mSettings) -> Self {
-        Self { bus, settings: Arc::new(settings), endpoints: Arc::default() }
+        Self { bus, settings: Arc::new(settings), endpoints: EndpointRegistry::default() }
     }
 
     /// Answers commands sent to endpoints that are not registered: a command on
@@ -176,8 +173,7 @@ impl Lwm2mFrontend {
                     let Outbound::Publish { delivery, .. } = item else { continue };
                     let topic = delivery.message.topic.as_str();
                     let Some(ep) = topic.split('/').nth(ep_level) else { continue };
-                    let known = self.endpoints.lock().unwrap_or_else(PoisonError::into_inner).contains(ep);
-                    if !known {
+                    if !self.endpoints.contains(ep) {
                         self.answer_unknown(ep, &delivery.message.payload, now);
                     }
                 }

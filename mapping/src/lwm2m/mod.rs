@@ -6,6 +6,7 @@
 
 mod auto_observe;
 mod connection;
+mod endpoints;
 mod frontend;
 
 pub use auto_observe::AutoObserve;
