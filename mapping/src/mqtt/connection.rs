@@ -32,6 +32,9 @@ pub struct MqttConnection {
     /// How the session ends when the connection does; set from the channel's close reason.
     close_kind: Option<CloseKind>,
     outbound: Vec<Outbound>,
+    /// PUBACK/PUBCOMP packet ids read but not yet applied to the session: applied together,
+    /// under one lock, before the next deliveries are taken.
+    acked: Vec<NonZeroU16>,
     /// Publisher back-pressure: no reading before this.
     read_paused_until: Option<Instant>,
 }
@@ -62,6 +65,7 @@ impl MqttConnection {
             session: None,
             close_kind: None,
             outbound: Vec::new(),
+            acked: Vec::new(),
             read_paused_until: None,
         }
     }
@@ -74,11 +78,7 @@ impl MqttConnection {
                 // idle connection's task should not carry its state inline.
                 Event::Connect(connect) => Box::pin(self.on_connect(*connect, now)).await,
                 Event::Publish(publish) => self.on_publish(publish, now),
-                Event::PubAck { packet_id, .. } | Event::PubComp { packet_id, .. } => {
-                    if let Some(s) = &self.session {
-                        s.complete(packet_id);
-                    }
-                }
+                Event::PubAck { packet_id, .. } | Event::PubComp { packet_id, .. } => self.acked.push(packet_id),
                 Event::PubRec { packet_id, reason_code } => self.on_pubrec(packet_id, reason_code, now),
                 Event::PubRel { packet_id } => {
                     let found = self.session.as_ref().is_some_and(|s| s.release_qos2(packet_id));
@@ -363,6 +363,10 @@ impl MqttConnection {
     /// Sends what the session has for the client, within its inflight window.
     fn pump(&mut self, now: Instant) {
         let Some(session) = &self.session else { return };
+        if !self.acked.is_empty() {
+            session.complete_all(&self.acked);
+            self.acked.clear();
+        }
         if !self.channel.is_connected() {
             return;
         }
@@ -490,6 +494,8 @@ impl StreamHandler for MqttConnection {
 
     fn on_closed(&mut self, now: Instant, cause: CloseCause) {
         if let Some(session) = self.session.take() {
+            // Acknowledged before the close: not to be sent again on resume.
+            session.complete_all(&self.acked);
             // A connection that ended without DISCONNECT publishes its will.
             let kind = self.close_kind.unwrap_or(CloseKind::WithWill);
             if self.close_kind.is_none() {

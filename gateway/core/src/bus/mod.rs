@@ -781,6 +781,16 @@ impl SessionHandle {
         done
     }
 
+    /// Acknowledgements read together (a client's PUBACKs of one read): completes each
+    /// exchange under one lock and, unlike [`SessionHandle::complete`], rings nobody: the
+    /// caller sends what the freed window allows right after. Returns how many were in flight.
+    pub fn complete_all(&self, packet_ids: &[NonZeroU16]) -> usize {
+        match self.state() {
+            Some(mut st) => packet_ids.iter().filter(|id| st.complete(**id).is_some()).count(),
+            None => 0,
+        }
+    }
+
     /// A negative acknowledgement (STOMP NACK): the delivery leaves the inflight window; one
     /// that came through a shared subscription goes to another member of the group, any
     /// other is dropped and counted. Returns whether it was in flight.
