@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gw_coap::codec::{decode, encode, option, Code, Message, MessageType};
+use gw_coap::codec::{decode, encode, option, BlockValue, Code, Message, MessageType};
 use gw_core::bus::ClientId;
 use gw_server::config::AutoObserveConfig;
 use gw_server::GatewayConfig;
@@ -497,4 +497,40 @@ async fn registration_from_a_new_address_takes_over() {
         let (_, resp) = recv_json(&mut w.app).await;
         assert_eq!((&resp["reqID"], &resp["data"]["code"]), (&json!(5), &json!("2.05")), "{ep}: {resp}");
     }
+}
+
+/// A device answering a read with more than one block (RFC 7959 §2.4, Block2 `M=1`): the
+/// gateway asks for each next block and the application gets one response with the whole,
+/// decoded, representation.
+#[tokio::test]
+async fn blockwise_response_is_reassembled_before_translation() {
+    let mut w = World::new("bulky", "U", b"</3/0>", |_| {}).await;
+    // /3/0 as TLV, 51 bytes: 4 blocks of 16.
+    let mut tlv = vec![0xC8, 0x00, 20]; // resource 0, 8-bit length 20
+    tlv.extend_from_slice(b"Open Mobile Alliance");
+    tlv.extend_from_slice(&[0xC8, 0x01, 22]); // resource 1, 8-bit length 22
+    tlv.extend_from_slice(b"Lightweight M2M Client");
+    tlv.extend_from_slice(&[0xC1, 0x09, 100]); // resource 9, 1 byte: 100
+    w.command(&json!({"reqID": 3, "msgType": "read", "data": {"path": "/3/0"}})).await;
+    for num in 0..4u32 {
+        let req = w.dev.recv().await;
+        assert_eq!(uri_path(&req), "/3/0");
+        let asked = req.option(option::BLOCK2).map(|b| BlockValue::decode(b).expect("a valid Block2"));
+        assert_eq!(asked.map(|b| b.num), (num > 0).then_some(num), "block {num} asked for in order");
+        let end = (16 * (num as usize + 1)).min(tlv.len());
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, req.message_id, req.token.clone());
+        ack.set_uint_option(option::CONTENT_FORMAT, 11542);
+        ack.set_option(option::BLOCK2, BlockValue { num, more: end < tlv.len(), szx: 0 }.encode());
+        ack.payload = Bytes::copy_from_slice(&tlv[16 * num as usize..end]);
+        w.dev.send(&ack).await;
+    }
+    let (_, resp) = recv_json(&mut w.app).await;
+    assert_eq!(resp["reqID"], 3);
+    assert_eq!(resp["data"]["code"], "2.05");
+    assert_eq!(
+        resp["data"]["content"],
+        json!([{"path": "/3/0/0", "value": "Open Mobile Alliance"},
+               {"path": "/3/0/1", "value": "Lightweight M2M Client"},
+               {"path": "/3/0/9", "value": 100}])
+    );
 }

@@ -14,6 +14,7 @@ use gw_coap::transaction::TransmissionParams;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
+use gw_lwm2m::blockwise::BlockLimits;
 use gw_lwm2m::object_model::ObjectRegistry;
 use gw_lwm2m::registration::RegistrationConfig;
 use gw_lwm2m::Path as Lwm2mPath;
@@ -88,6 +89,8 @@ pub struct Lwm2mConfig {
     pub translators: Lwm2mTranslatorsConfig,
     /// `transmission.*`: CoAP retransmission of downlink commands (RFC 7252 §4.8).
     pub transmission: CoapTransmissionConfig,
+    /// `blockwise.*` (RFC 7959): large device responses fetched block by block.
+    pub blockwise: CoapBlockwiseConfig,
     /// `listeners.udp.<name>` and `listeners.dtls.<name>`.
     pub listeners: CoapListenersConfig,
 }
@@ -106,6 +109,7 @@ impl Default for Lwm2mConfig {
             mountpoint: "lwm2m/${endpoint_name}/".into(),
             translators: Lwm2mTranslatorsConfig::default(),
             transmission: CoapTransmissionConfig::default(),
+            blockwise: CoapBlockwiseConfig::default(),
             listeners: CoapListenersConfig::with_ports(5783, 5784),
         }
     }
@@ -234,16 +238,29 @@ impl Default for CoapConfig {
     }
 }
 
-/// `gateway.coap.blockwise.*`.
+/// `gateway.coap.blockwise.*` and `gateway.lwm2m.blockwise.*` (EMQX's names for both).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CoapBlockwiseConfig {
     /// Block-wise transfers on.
     pub enable: bool,
-    /// Largest block sent (16..1024, a power of two).
+    /// Largest block sent, or asked for (16..1024, a power of two).
     pub max_block_size: u16,
-    /// Largest request body accepted (4.13 beyond).
+    /// Largest body accepted: a CoAP request body (4.13 beyond), an LwM2M device response.
     pub max_body_size: ByteSize,
+}
+
+impl CoapBlockwiseConfig {
+    /// Checks the block size; `section` is the key prefix errors name.
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        let block = self.max_block_size;
+        if !(16..=1024).contains(&block) || !block.is_power_of_two() {
+            return Err(ConfigError(format!(
+                "invalid value for key `{section}.max_block_size`: must be a power of two from 16 to 1024"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for CoapBlockwiseConfig {
@@ -993,10 +1010,7 @@ impl GatewayConfig {
                 return bad(&format!("gateway.coap.{key}"), format!("{value:?} is not qos0, qos1, qos2 or coap"));
             }
         }
-        let block = coap.blockwise.max_block_size;
-        if !(16..=1024).contains(&block) || !block.is_power_of_two() {
-            return bad("gateway.coap.blockwise.max_block_size", "must be a power of two from 16 to 1024".into());
-        }
+        coap.blockwise.validate("gateway.coap.blockwise")?;
         for (key, value) in [("heartbeat", coap.heartbeat), ("idle_timeout", coap.idle_timeout)] {
             if value.get().is_none_or(|d| d.is_zero()) {
                 return bad(&format!("gateway.coap.{key}"), "must be a finite, non-zero duration".into());
@@ -1028,6 +1042,7 @@ impl GatewayConfig {
             }
         }
         lw.transmission.validate("gateway.lwm2m.transmission")?;
+        lw.blockwise.validate("gateway.lwm2m.blockwise")?;
         if let Err(why) = lw.auto_observe.resolve() {
             return bad("gateway.lwm2m.auto_observe", why);
         }
@@ -1144,6 +1159,10 @@ impl GatewayConfig {
             },
             objects: std::sync::Arc::new(objects),
             transmission: lw.transmission.params(),
+            blockwise: lw.blockwise.enable.then(|| BlockLimits {
+                max_block_size: lw.blockwise.max_block_size,
+                max_body_size: usize::try_from(lw.blockwise.max_body_size.0).unwrap_or(usize::MAX),
+            }),
         })
     }
 

@@ -62,3 +62,17 @@ fn auto_observe_takes_every_emqx_form() {
         assert!(e.contains("gateway.lwm2m.auto_observe"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn lwm2m_blockwise_reaches_the_front_end() {
+    use gw_lwm2m::blockwise::BlockLimits;
+    let c = load("[gateway.lwm2m]\nxml_dir = \"../../etc/lwm2m_xml\"\n[gateway.lwm2m.blockwise]\nmax_block_size = 64")
+        .unwrap();
+    let limits = BlockLimits { max_block_size: 64, max_body_size: 4 << 20 };
+    assert_eq!(c.lwm2m_settings().unwrap().blockwise, Some(limits));
+    let off =
+        load("[gateway.lwm2m]\nxml_dir = \"../../etc/lwm2m_xml\"\n[gateway.lwm2m.blockwise]\nenable = false").unwrap();
+    assert_eq!(off.lwm2m_settings().unwrap().blockwise, None);
+    let e = load("[gateway.lwm2m.blockwise]\nmax_block_size = 100").unwrap_err();
+    assert!(e.contains("gateway.lwm2m.blockwise.max_block_size"), "{e}");
+}

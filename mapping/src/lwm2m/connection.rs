@@ -15,7 +15,8 @@ use gw_core::bus::{
     SessionHandle, SubOptions, SubscriptionFilter, Topic,
 };
 use gw_core::conn::{CloseCause, DatagramHandler, Flow};
-use gw_lwm2m::commands::{build_request, decode_response, Operation};
+use gw_lwm2m::blockwise::{ResponseAssembler, ResponseStep};
+use gw_lwm2m::commands::{build_request, code_string, decode_response, Operation};
 use gw_lwm2m::registration::{
     is_rd_request, parse_request, response_to, uri_query, RdError, RdEvent, RdRequest, Registrar,
 };
@@ -47,6 +48,8 @@ struct Pending {
     tag: u64,
     command: Command,
     token: Bytes,
+    /// The request sent, to ask for the next block of a block-wise response.
+    request: CoapMessage,
 }
 
 #[derive(Debug)]
@@ -72,6 +75,8 @@ pub struct Lwm2mConnection {
     next_tag: u64,
     /// Observe token → the observe command.
     observations: HashMap<Bytes, Observation>,
+    /// Block-wise responses being fetched (`None`: block-wise transfers off).
+    blocks: Option<ResponseAssembler>,
     idle_deadline: Instant,
     outbound: Vec<Outbound>,
     /// Who holds which endpoint in this front-end; this handler's id there, and the endpoint
@@ -95,6 +100,7 @@ impl Lwm2mConnection {
     ) -> Self {
         let registrar = Registrar::new(settings.registration.clone());
         let trans = Transactions::new(settings.transmission.clone(), rand::random());
+        let blocks = settings.blockwise.map(ResponseAssembler::new);
         Self {
             bus,
             settings,
@@ -110,6 +116,7 @@ impl Lwm2mConnection {
             pending: None,
             next_tag: 1,
             observations: HashMap::new(),
+            blocks,
             idle_deadline: now + UNREGISTERED_IDLE,
             outbound: Vec::new(),
             handler_id: endpoints.handler_id(),
@@ -304,8 +311,8 @@ impl Lwm2mConnection {
             };
             let tag = self.next_tag;
             self.next_tag += 1;
-            match self.trans.send_request(now.into_std(), request, tag) {
-                Ok(_) => self.pending = Some(Pending { tag, command, token }),
+            match self.trans.send_request(now.into_std(), request.clone(), tag) {
+                Ok(_) => self.pending = Some(Pending { tag, command, token, request }),
                 Err(e) => {
                     tracing::info!(error = %e, "lwm2m_command_unencodable");
                     let payload = undecodable_response_json(&command);
@@ -317,14 +324,50 @@ impl Lwm2mConnection {
 
     fn take_pending(&mut self, tag: u64) -> Option<Pending> {
         if self.pending.as_ref().is_some_and(|p| p.tag == tag) {
+            if let Some(blocks) = &mut self.blocks {
+                blocks.reset();
+            }
             self.pending.take()
         } else {
             None
         }
     }
 
-    /// The device answered the outstanding command.
-    fn on_response(&mut self, tag: u64, response: &CoapMessage, now: Instant) {
+    /// A response to the outstanding command, or to the request for one of its blocks: the
+    /// whole representation is put together before it is decoded (RFC 7959 §2.4).
+    fn on_response(&mut self, tag: u64, response: CoapMessage, now: Instant) {
+        let (Some(pending), Some(blocks)) = (self.pending.as_ref().filter(|p| p.tag == tag), &mut self.blocks) else {
+            return self.on_whole_response(tag, &response, now);
+        };
+        match blocks.on_response(now.into_std(), &pending.request, response) {
+            ResponseStep::Complete(whole) => self.on_whole_response(tag, &whole, now),
+            ResponseStep::Next(mut next) => {
+                next.token = self.trans.new_token();
+                if let Some(p) = &mut self.pending {
+                    p.request = next.clone();
+                }
+                if let Err(e) = self.trans.send_request(now.into_std(), next, tag) {
+                    tracing::info!(error = %e, "lwm2m_block_request_unencodable");
+                    self.fail_pending(tag, Code::INTERNAL_SERVER_ERROR, now);
+                }
+            }
+            ResponseStep::Failed(code) => {
+                tracing::info!(code = %code_string(code), "lwm2m_blockwise_response_failed");
+                self.fail_pending(tag, code, now);
+            }
+        }
+    }
+
+    /// Ends the outstanding command with `code` and no content.
+    fn fail_pending(&mut self, tag: u64, code: Code, now: Instant) {
+        if let Some(p) = self.take_pending(tag) {
+            let payload = response_json(&p.command, code, None, None);
+            self.publish(&self.settings.translators.response.clone(), payload, now);
+        }
+    }
+
+    /// The device's whole answer to the outstanding command.
+    fn on_whole_response(&mut self, tag: u64, response: &CoapMessage, now: Instant) {
         let Some(pending) = self.take_pending(tag) else { return };
         let command = pending.command;
         let target: &Path = command.operation.path();
@@ -394,16 +437,18 @@ impl Lwm2mConnection {
             }
             Received::New(m) if m.code.is_response() => self.on_notification(&m, now),
             Received::New(_) => {}
-            Received::Acked { tag, response: Some(resp), .. } => self.on_response(tag, &resp, now),
+            Received::Acked { tag, response: Some(resp), .. } => self.on_response(tag, resp, now),
             Received::Acked { tag, response: None, .. } => {
-                if let Some(p) = self.pending.as_ref().filter(|p| p.tag == tag) {
+                // EMQX's `ack` once per command, not again for each later block.
+                let fetching_blocks = self.blocks.as_ref().is_some_and(ResponseAssembler::in_progress);
+                if let Some(p) = self.pending.as_ref().filter(|p| p.tag == tag && !fetching_blocks) {
                     let payload = ack_json(&p.command);
                     self.publish(&self.settings.translators.response.clone(), payload, now);
                 }
             }
             Received::Response { tag, message } => {
                 if self.pending.as_ref().is_some_and(|p| p.tag == tag) {
-                    self.on_response(tag, &message, now);
+                    self.on_response(tag, message, now);
                 } else {
                     self.on_notification(&message, now);
                 }

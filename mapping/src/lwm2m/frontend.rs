@@ -14,6 +14,7 @@ use gw_core::bus::{
     Bus, ClientId, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling, SubOptions, SubscriptionFilter, Topic,
 };
 use gw_core::conn::DatagramProtocol;
+use gw_lwm2m::blockwise::BlockLimits;
 use gw_lwm2m::object_model::ObjectRegistry;
 use gw_lwm2m::registration::RegistrationConfig;
 use tokio::time::Instant;
@@ -99,6 +100,8 @@ pub struct Lwm2mSettings {
     pub objects: Arc<ObjectRegistry>,
     /// Retransmission of commands (RFC 7252 §4.8); exhausted → `coap_timeout`.
     pub transmission: TransmissionParams,
+    /// Block-wise device responses (RFC 7959), or `None` to decode a first block as it is.
+    pub blockwise: Option<BlockLimits>,
 }
 
 impl Default for Lwm2mSettings {
@@ -112,6 +115,7 @@ impl Default for Lwm2mSettings {
             translators: Translators::default(),
             objects: Arc::new(ObjectRegistry::new()),
             transmission: TransmissionParams::default(),
+            blockwise: Some(BlockLimits::default()),
         }
     }
 }

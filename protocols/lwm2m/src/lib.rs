@@ -16,11 +16,14 @@
 //! - [`registration`]: sans-IO Register/Update/De-register state ([`registration::Registrar`]).
 //! - [`commands`]: downlink operations → CoAP requests ([`commands::build_request`]) and
 //!   response payloads → [`commands::Content`].
+//! - [`blockwise`]: large device responses fetched block by block (RFC 7959 Block2) and
+//!   reassembled before decoding ([`blockwise::ResponseAssembler`], on gw-coap's assembler).
 //!
 //! Nothing here does network I/O, reads the clock or knows about the bus; the CoAP message
 //! layer (retransmission, dedup, token matching) is `gw_coap::transaction`. See `DESIGN.md`.
 #![warn(missing_docs)]
 
+pub mod blockwise;
 pub mod commands;
 pub mod linkformat;
 pub mod object_model;
