@@ -534,3 +534,41 @@ async fn blockwise_response_is_reassembled_before_translation() {
                {"path": "/3/0/9", "value": 100}])
     );
 }
+
+/// Notifications of object 5 (Firmware Update) go, as in EMQX, to the mountpoint +
+/// `/v1/up/dm` (plain concatenation: `lwm2m/{ep}//v1/up/dm`) instead of the notify topic;
+/// other objects' notifications stay on `up/notify`.
+#[tokio::test]
+async fn firmware_update_notifications_go_to_the_dm_topic() {
+    let mut w = World::new("flasher", "U", b"</3/0>,</5/0>", |_| {}).await;
+    w.app.subscribe("lwm2m/flasher//v1/up/dm", QoS::AtMostOnce).await;
+    let mut tokens = Vec::new();
+    for (id, path) in [(1, "/5/0/3"), (2, "/3/0/9")] {
+        w.command(&json!({"reqID": id, "msgType": "observe", "data": {"path": path}})).await;
+        let obs = w.dev.recv().await;
+        let mut ack = Message::new(MessageType::Acknowledgement, Code::CONTENT, obs.message_id, obs.token.clone());
+        ack.set_uint_option(option::OBSERVE, 1);
+        ack.payload = Bytes::from_static(b"0");
+        w.dev.send(&ack).await;
+        let (topic, resp) = recv_json(&mut w.app).await;
+        assert_eq!((topic.as_str(), &resp["msgType"]), ("lwm2m/flasher/up/resp", &json!("observe")));
+        tokens.push(obs.token);
+    }
+    // Firmware state 1 (downloading), then a battery level: in this order, one each.
+    for (mid, token, value) in [(700, &tokens[0], &b"1"[..]), (701, &tokens[1], b"87")] {
+        let mut note = Message::new(MessageType::NonConfirmable, Code::CONTENT, mid, token.clone());
+        note.set_uint_option(option::OBSERVE, 2);
+        note.payload = Bytes::copy_from_slice(value);
+        w.dev.send(&note).await;
+    }
+    let (topic, fw) = recv_json(&mut w.app).await;
+    assert_eq!(topic, "lwm2m/flasher//v1/up/dm");
+    assert_eq!(
+        fw,
+        json!({"reqID": 1, "msgType": "notify", "seqNum": 2,
+               "data": {"reqPath": "/5/0/3", "code": "2.05", "codeMsg": "content",
+                        "content": [{"path": "/5/0/3", "value": 1}]}})
+    );
+    let (topic, battery) = recv_json(&mut w.app).await;
+    assert_eq!((topic.as_str(), &battery["reqID"]), ("lwm2m/flasher/up/notify", &json!(2)), "{battery}");
+}

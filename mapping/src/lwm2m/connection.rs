@@ -34,6 +34,10 @@ use crate::mountpoint::{MountVars, Mountpoint};
 
 /// EMQX's default `mheaders.ttl` (seconds a command may wait in the queue).
 const DEFAULT_TTL: Duration = Duration::from_secs(7200);
+/// OMA object 5, Firmware Update: its notifications go to [`FIRMWARE_NOTIFY_TOPIC`].
+const FIRMWARE_UPDATE_OBJECT: u16 = 5;
+/// EMQX's fixed topic for them, appended to the mountpoint as it is.
+const FIRMWARE_NOTIFY_TOPIC: &str = "/v1/up/dm";
 /// A peer that never registers is forgotten after this.
 const UNREGISTERED_IDLE: Duration = Duration::from_secs(60);
 
@@ -423,7 +427,16 @@ impl Lwm2mConnection {
         if !msg.code.is_success() {
             self.observations.remove(&msg.token);
         }
-        self.publish(&self.settings.translators.notify.clone(), payload, now);
+        let translator = if command.operation.path().object == FIRMWARE_UPDATE_OBJECT {
+            // EMQX publishes Firmware Update notifications (firmware upgrade progress, for its
+            // device-management callbacks) to the mountpoint + `/v1/up/dm` at QoS 0, plain
+            // concatenation (`lwm2m/{ep}//v1/up/dm`), *instead of* the notify topic:
+            // `emqx_lwm2m_session:handle_coap_response/3` picks one of the two branches.
+            Translator::new(FIRMWARE_NOTIFY_TOPIC)
+        } else {
+            self.settings.translators.notify.clone()
+        };
+        self.publish(&translator, payload, now);
     }
 
     async fn on_message(&mut self, now: Instant, msg: CoapMessage) -> Flow {
