@@ -150,6 +150,7 @@ class Lwm2mClient:
         self.attributes: dict[str, dict[str, str]] = {}
         self.observers: dict[str, object] = {}
         self.location: list[str] = []
+        self.closed = False
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -164,6 +165,10 @@ class Lwm2mClient:
         return await aiocoap.Context.create_server_context(_Root(self), bind=("127.0.0.1", 0))
 
     def close(self):
+        """Stops serving (idempotent: a test may close a device its fixture closes again)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.run(self.ctx.shutdown(), 5)
         except Exception:  # noqa: BLE001
