@@ -393,9 +393,11 @@ impl Bus {
         let strategy = self.inner.config.shared_strategy;
         let mut plain: Vec<(SubscriberId, SubOptions)> = Vec::new();
         let mut targets: Vec<(Arc<Session>, Delivery)> = Vec::new();
+        let mut leaves_with_subscribers = 0;
         {
             let router = self.inner.router.read();
             router.trie.for_each_match(&message.topic, |leaf| {
+                leaves_with_subscribers += usize::from(!leaf.subs.is_empty());
                 for &(id, opts) in &leaf.subs {
                     // No Local: not back to the publishing session [MQTT-3.8.3-3].
                     if opts.no_local && Some(id) == from {
@@ -414,8 +416,12 @@ impl Bus {
                 }
             });
             // A session matched by several overlapping filters gets one delivery, at the
-            // highest QoS, with every subscription identifier.
-            plain.sort_unstable_by_key(|(id, _)| *id);
+            // highest QoS, with every subscription identifier. Within one filter's leaf a
+            // session appears once, so with a single leaf there is nothing to merge (and
+            // sorting a large fan-out's list would cost more than the rest of routing).
+            if leaves_with_subscribers > 1 {
+                plain.sort_unstable_by_key(|(id, _)| *id);
+            }
             let mut i = 0;
             while i < plain.len() {
                 let (id, first) = plain[i];
