@@ -572,3 +572,16 @@ async fn firmware_update_notifications_go_to_the_dm_topic() {
     let (topic, battery) = recv_json(&mut w.app).await;
     assert_eq!((topic.as_str(), &battery["reqID"]), ("lwm2m/flasher/up/notify", &json!(2)), "{battery}");
 }
+
+/// A peer that registers again under another endpoint name gives the first name up: a
+/// command for it is answered 4.04 by the gateway, not left unanswered (issue 6: never silence).
+#[tokio::test]
+async fn renaming_endpoint_releases_the_old_name() {
+    let mut w = World::new("first-name", "U", b"</3/0>", |_| {}).await;
+    let resp = w.dev.request(Code::POST, &["rd"], &["ep=second-name", "lt=300"], b"</3/0>").await;
+    assert_eq!(resp.code, Code::CREATED);
+    w.command(&json!({"reqID": 8, "msgType": "read", "data": {"path": "/3/0/0"}})).await;
+    let (topic, resp) = recv_json(&mut w.app).await;
+    assert_eq!(topic, "lwm2m/first-name/up/resp");
+    assert_eq!((&resp["reqID"], &resp["data"]["code"]), (&json!(8), &json!("4.04")), "{resp}");
+}

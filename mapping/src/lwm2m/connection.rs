@@ -184,7 +184,10 @@ impl Lwm2mConnection {
                 let Some(reg) = self.registrar.registration() else { return Flow::Continue };
                 tracing::info!(endpoint = %reg.endpoint, "lwm2m_registered");
                 self.endpoints.claim(&reg.endpoint, self.handler_id, self.doorbell.clone());
-                self.endpoint = Some(reg.endpoint.clone());
+                // A peer that registers again under another name gives the old one up.
+                if let Some(old) = self.endpoint.replace(reg.endpoint.clone()).filter(|e| *e != reg.endpoint) {
+                    self.endpoints.release(&old, self.handler_id);
+                }
                 let payload = register_json(reg);
                 let objects = reg.objects.object_list.clone();
                 self.publish(&self.settings.translators.register.clone(), payload, now);
