@@ -49,7 +49,8 @@ impl TestGateway {
             .metrics()
             .snapshot()
             .into_iter()
-            .find(|(n, _)| *n == name)
+            // By EMQX's dotted name or its underscore form (the counter's field name).
+            .find(|(n, _)| n.replace('.', "_") == name.replace('.', "_"))
             .unwrap_or_else(|| panic!("no metric named {name}"))
             .1
     }

@@ -178,7 +178,7 @@ async fn takeover_kicks_old_connection_and_keeps_subscriptions() {
     assert!(new.connack.session_present);
     old.expect_disconnect(reason::SESSION_TAKEN_OVER).await;
     assert_eq!(gw.bus().session_count(), 1);
-    assert_eq!(gw.metric("sessions_takenover"), 1);
+    assert_eq!(gw.metric("session.takenover"), 1);
 
     let mut publ = TestClient::v5(gw.tcp, "take-pub").await;
     assert_eq!(publ.publish_simple("take/t", b"after", QoS::AtLeastOnce).await, reason::SUCCESS);

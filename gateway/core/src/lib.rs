@@ -12,9 +12,11 @@
 //! - [`listener`]: accept loops for TCP and WebSocket listeners, with connection limits.
 //! - [`config`]: config value types shared by every section (durations, sizes).
 //! - [`shutdown`]: the shutdown signal.
+//! - [`sys`]: the `$SYS/` topics (broker identity, uptime, statistics, counters).
 
 pub mod bus;
 pub mod config;
 pub mod conn;
 pub mod listener;
 pub mod shutdown;
+pub mod sys;

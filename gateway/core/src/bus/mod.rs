@@ -250,6 +250,11 @@ impl Bus {
         self.inner.registry.lock().len()
     }
 
+    /// Number of sessions a connection is attached to.
+    pub fn connection_count(&self) -> usize {
+        self.inner.registry.lock().values().filter(|s| s.connected.load(Ordering::Relaxed)).count()
+    }
+
     /// Number of subscriptions.
     pub fn subscription_count(&self) -> usize {
         self.inner.router.read().trie.len()
