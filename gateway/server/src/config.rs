@@ -14,6 +14,7 @@ use gw_coap::transaction::TransmissionParams;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
+use gw_core::sys::SysTopicsSettings;
 use gw_lwm2m::blockwise::BlockLimits;
 use gw_lwm2m::object_model::ObjectRegistry;
 use gw_lwm2m::registration::RegistrationConfig;
@@ -34,8 +35,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
+    /// `node.*`.
+    pub node: NodeConfig,
     /// `log.*`.
     pub log: LogConfig,
+    /// `sys_topics.*`: the `$SYS/` topics.
+    pub sys_topics: SysTopicsConfig,
     /// `mqtt.*`: MQTT protocol limits and session behaviour (shared by the bus).
     pub mqtt: MqttConfig,
     /// `retainer.*`: the retained-message store.
@@ -663,6 +668,36 @@ impl Default for StompWebsocketOptions {
     }
 }
 
+/// `node.*`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// `node.name`: this gateway's name, the `{node}` level of `$SYS/brokers/{node}/...`.
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { name: "gateway@127.0.0.1".into() }
+    }
+}
+
+/// `sys_topics.*`, as EMQX's.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SysTopicsConfig {
+    /// Identity, statistics and metrics every this; `disabled` = never.
+    pub sys_msg_interval: ConfigDuration,
+    /// Uptime and datetime every this; `disabled` = never.
+    pub sys_heartbeat_interval: ConfigDuration,
+}
+
+impl Default for SysTopicsConfig {
+    fn default() -> Self {
+        Self { sys_msg_interval: ConfigDuration::from_secs(60), sys_heartbeat_interval: ConfigDuration::from_secs(30) }
+    }
+}
+
 /// `log.*`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -880,7 +915,7 @@ pub fn parse_bind(bind: &str) -> Result<SocketAddr, String> {
 }
 
 /// Top-level sections, the only `GATEWAY_*` variables read as configuration.
-const SECTIONS: [&str; 5] = ["log", "mqtt", "retainer", "listeners", "gateway"];
+const SECTIONS: [&str; 7] = ["node", "log", "sys_topics", "mqtt", "retainer", "listeners", "gateway"];
 
 impl GatewayConfig {
     /// Loads defaults ← `file` (if given) ← `GATEWAY_*` environment.
@@ -904,6 +939,15 @@ impl GatewayConfig {
         Self::from_figment(&figment)
     }
 
+    /// The `$SYS/` publisher's settings.
+    pub fn sys_topics_settings(&self) -> SysTopicsSettings {
+        SysTopicsSettings {
+            node: self.node.name.clone(),
+            msg_interval: self.sys_topics.sys_msg_interval.get(),
+            heartbeat_interval: self.sys_topics.sys_heartbeat_interval.get(),
+        }
+    }
+
     /// Extracts and validates a configuration from any figment (used by tests too).
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let config: Self = figment.extract().map_err(|e| ConfigError(format_figment_error(e)))?;
@@ -914,6 +958,18 @@ impl GatewayConfig {
     /// Checks values serde cannot: ranges and addresses. The error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError(format!("invalid value for key `{key}`: {why}")));
+        let node = &self.node.name;
+        if node.is_empty() || node.contains(['/', '+', '#', '\0']) {
+            return bad("node.name", "must be a non-empty topic level (no '/', '+', '#')".into());
+        }
+        for (key, d) in [
+            ("sys_topics.sys_msg_interval", &self.sys_topics.sys_msg_interval),
+            ("sys_topics.sys_heartbeat_interval", &self.sys_topics.sys_heartbeat_interval),
+        ] {
+            if d.get().is_some_and(|d| d.is_zero()) {
+                return bad(key, "must be a positive duration or \"disabled\"".into());
+            }
+        }
         let m = &self.mqtt;
         if m.max_qos_allowed > 2 {
             return bad("mqtt.max_qos_allowed", format!("{} is not 0, 1 or 2", m.max_qos_allowed));

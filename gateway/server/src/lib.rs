@@ -21,6 +21,7 @@ use gw_core::conn::dtls::Dtls;
 use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
 use gw_core::shutdown::Shutdown;
+use gw_core::sys::run_sys_topics;
 use gw_mapping::coap::CoapFrontend;
 use gw_mapping::lwm2m::Lwm2mFrontend;
 use gw_mapping::mqtt::MqttFrontend;
@@ -83,6 +84,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let token = shutdown.clone();
         tasks.spawn(async move { bus.run_timers(token.cancelled_owned()).await });
     }
+    tasks.spawn(run_sys_topics(bus.clone(), config.sys_topics_settings(), shutdown.clone()));
     let settings = config.mqtt_settings();
     let mqtt = Arc::new(MqttFrontend::new(bus.clone(), settings.clone()));
     let stream_limits = StreamLimits {
