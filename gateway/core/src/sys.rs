@@ -98,7 +98,7 @@ impl SysPublisher {
             Ok(topic) => {
                 let message = Message::new(topic, Bytes::from(payload), QoS::AtMostOnce, retain);
                 // No subscriber is the common case; nothing to report then.
-                let _ = self.bus.publish(message, Instant::now());
+                let _ = self.bus.publish_internal(message, Instant::now());
             }
             // Only a node name that is no valid topic level gets here.
             Err(e) => tracing::warn!(topic, error = %e, "sys_topic_invalid"),

@@ -366,6 +366,13 @@ impl Bus {
         self.route(message, None, now)
     }
 
+    /// Publishes a message the gateway itself produces (`$SYS/` topics): routed like any
+    /// other but, as in EMQX, not counted in `messages.received` (messages from clients),
+    /// nor in `messages.dropped.no_subscribers` when nobody listens.
+    pub fn publish_internal(&self, message: Message, now: Instant) -> Result<PublishOutcome, PublishError> {
+        self.route_message(message, None, now, false)
+    }
+
     fn publish_will(&self, will: Will, now: Instant) {
         Metrics::inc(&self.inner.metrics.messages_will_published);
         let mut message = will.message;
@@ -381,11 +388,23 @@ impl Bus {
         from: Option<SubscriberId>,
         now: Instant,
     ) -> Result<PublishOutcome, PublishError> {
+        self.route_message(message, from, now, true)
+    }
+
+    fn route_message(
+        &self,
+        message: Message,
+        from: Option<SubscriberId>,
+        now: Instant,
+        count_received: bool,
+    ) -> Result<PublishOutcome, PublishError> {
         let limit = self.inner.config.max_topic_levels;
         if limit != 0 && message.topic.levels() > limit {
             return Err(PublishError::TooManyLevels);
         }
-        Metrics::inc(&self.inner.metrics.messages_received);
+        if count_received {
+            Metrics::inc(&self.inner.metrics.messages_received);
+        }
         if message.retain {
             if let Some(store) = &self.inner.retained {
                 let outcome = store.write().retain(&message, now);
@@ -451,7 +470,7 @@ impl Bus {
             }
         }
         let matched = targets.len();
-        if matched == 0 {
+        if matched == 0 && count_received {
             Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers);
         }
         let mut congested = false;
