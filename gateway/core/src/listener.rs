@@ -98,16 +98,10 @@ pub async fn serve_tcp<P: StreamProtocol>(
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
         let (reader, writer) = stream.into_split();
-        let (shutdown, stream_limits) = (conn_shutdown.clone(), limits.stream);
-        // The driver's future is made inside the task's: built outside and moved in, it
-        // would take its size twice in every connection's task.
-        tokio::spawn(
-            async move {
-                run_stream(reader, writer, handler, shutdown, stream_limits).await;
-                drop(permit);
-            }
-            .instrument(span_for(protocol.name(), peer)),
-        );
+        // The driver's future is the task's future itself: wrapped in another async block,
+        // its arguments would be stored twice in every connection's task.
+        let task = run_stream(reader, writer, handler, conn_shutdown.clone(), limits.stream, permit);
+        tokio::spawn(task.instrument(span_for(protocol.name(), peer)));
     })
     .await;
 }
@@ -151,8 +145,7 @@ pub async fn serve_ws<P: StreamProtocol>(
                 let bytes = WsByteStream::new(socket, ws.allow_text, ws.text_output);
                 let (reader, writer) = tokio::io::split(bytes);
                 let handler = Box::new(protocol.connect(peer, Instant::now()));
-                run_stream(BufferedRead(reader), writer, handler, shutdown, stream_limits).await;
-                drop(permit);
+                run_stream(BufferedRead(reader), writer, handler, shutdown, stream_limits, permit).await;
             }
             .instrument(span),
         );
