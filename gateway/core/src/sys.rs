@@ -79,7 +79,8 @@ impl SysPublisher {
         for (name, count) in stats {
             self.publish(&format!("stats/{name}/count"), count.to_string(), false);
         }
-        for (name, value) in self.bus.metrics().snapshot() {
+        let datagrams = self.bus.datagram_stats().snapshot();
+        for (name, value) in self.bus.metrics().snapshot().into_iter().chain(datagrams) {
             self.publish(&format!("metrics/{}", name.replace('.', "/")), value.to_string(), false);
         }
     }

@@ -57,6 +57,7 @@ async fn counters_and_stats_are_published_every_message_interval() {
     let value = |name: &str| first.iter().find(|(t, _, _)| t == name).map(|(_, v, r)| (v.clone(), *r));
     assert_eq!(value("$SYS/brokers/gw@127.0.0.1/metrics/delivery/dropped/queue_full"), Some(("7".into(), false)));
     assert_eq!(value("$SYS/brokers/gw@127.0.0.1/stats/sessions/count"), Some(("1".into(), false)));
+    assert_eq!(value("$SYS/brokers/gw@127.0.0.1/metrics/datagrams/dropped/queue_full"), Some(("0".into(), false)));
     assert_eq!(value("$SYS/brokers/gw@127.0.0.1/stats/connections/count"), Some(("1".into(), false)));
     assert_eq!(value("$SYS/brokers/gw@127.0.0.1/stats/subscriptions/count"), Some(("1".into(), false)));
     assert_eq!(value("$SYS/brokers/gw@127.0.0.1/version"), Some((env!("CARGO_PKG_VERSION").into(), true)));

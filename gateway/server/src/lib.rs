@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gw_core::bus::Bus;
-use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
+use gw_core::conn::datagram::{run_datagram, DatagramLimits};
 use gw_core::conn::dtls::Dtls;
 use gw_core::conn::stream::StreamLimits;
 use gw_core::listener::{serve_tcp, serve_ws, ListenerLimits, WsSettings};
@@ -170,7 +170,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
                 max_peers: l.max_connections,
                 peer_queue: l.peer_queue,
             };
-            let stats = Arc::new(DatagramStats::default());
+            let stats = bus.datagram_stats().clone();
             tasks.spawn(run_datagram(socket, mqttsn.clone(), shutdown.clone(), limits, stats));
         }
         if sn.broadcast {
@@ -188,13 +188,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
             listeners.push(BoundListener { kind: "coap:udp", name: name.clone(), addr: bound });
             let limits =
                 DatagramLimits { max_datagram: 65_535, max_peers: l.max_connections, peer_queue: l.peer_queue };
-            tasks.spawn(run_datagram(
-                socket,
-                coap.clone(),
-                shutdown.clone(),
-                limits,
-                Arc::new(DatagramStats::default()),
-            ));
+            tasks.spawn(run_datagram(socket, coap.clone(), shutdown.clone(), limits, bus.datagram_stats().clone()));
         }
         for (name, l) in config.gateway.coap.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
             let key = format!("gateway.coap.listeners.dtls.{name}");
@@ -210,7 +204,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
                 peer_queue: l.listener.peer_queue,
             };
             let dtls = Arc::new(Dtls::new(coap.clone(), server));
-            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, Arc::new(DatagramStats::default())));
+            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, bus.datagram_stats().clone()));
         }
     }
     if config.gateway.lwm2m.enable {
@@ -224,13 +218,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
             listeners.push(BoundListener { kind: "lwm2m:udp", name: name.clone(), addr: bound });
             let limits =
                 DatagramLimits { max_datagram: 65_535, max_peers: l.max_connections, peer_queue: l.peer_queue };
-            tasks.spawn(run_datagram(
-                socket,
-                lwm2m.clone(),
-                shutdown.clone(),
-                limits,
-                Arc::new(DatagramStats::default()),
-            ));
+            tasks.spawn(run_datagram(socket, lwm2m.clone(), shutdown.clone(), limits, bus.datagram_stats().clone()));
         }
         for (name, l) in config.gateway.lwm2m.listeners.dtls.iter().filter(|(_, l)| l.listener.enable) {
             let key = format!("gateway.lwm2m.listeners.dtls.{name}");
@@ -246,7 +234,7 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
                 peer_queue: l.listener.peer_queue,
             };
             let dtls = Arc::new(Dtls::new(lwm2m.clone(), server));
-            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, Arc::new(DatagramStats::default())));
+            tasks.spawn(run_datagram(socket, dtls, shutdown.clone(), limits, bus.datagram_stats().clone()));
         }
     }
     Ok(Running { bus, listeners, shutdown, tasks })

@@ -167,6 +167,8 @@ struct BusInner {
     timers_changed: Notify,
     generation: AtomicU64,
     metrics: Metrics,
+    /// Shared by every UDP listener's datagram driver.
+    datagram_stats: Arc<crate::conn::datagram::DatagramStats>,
     authenticator: Arc<dyn Authenticator>,
     authorizer: Arc<dyn Authorizer>,
 }
@@ -219,6 +221,7 @@ impl Bus {
                 timers_changed: Notify::new(),
                 generation: AtomicU64::new(1),
                 metrics: Metrics::default(),
+                datagram_stats: Arc::default(),
                 authenticator,
                 authorizer,
             }),
@@ -233,6 +236,12 @@ impl Bus {
     /// Counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The datagram drivers' counters (per-peer queue overflow and the like), for the UDP
+    /// listeners to count into and `$SYS/` to export.
+    pub fn datagram_stats(&self) -> &Arc<crate::conn::datagram::DatagramStats> {
+        &self.inner.datagram_stats
     }
 
     /// Authenticates a connecting client.

@@ -36,7 +36,7 @@ impl Default for DatagramLimits {
     }
 }
 
-/// Counters of the datagram driver.
+/// Counters of the datagram driver, exported as `$SYS/brokers/{node}/metrics/datagrams/...`.
 #[derive(Debug, Default)]
 pub struct DatagramStats {
     /// Datagrams dropped because a peer's queue was full.
@@ -45,6 +45,17 @@ pub struct DatagramStats {
     pub dropped_max_peers: AtomicU64,
     /// Datagrams from unknown peers the protocol refused.
     pub refused: AtomicU64,
+}
+
+impl DatagramStats {
+    /// Every counter with its exported (dotted) name.
+    pub fn snapshot(&self) -> [(&'static str, u64); 3] {
+        [
+            ("datagrams.dropped.queue_full", self.dropped_queue_full.load(Ordering::Relaxed)),
+            ("datagrams.dropped.max_peers", self.dropped_max_peers.load(Ordering::Relaxed)),
+            ("datagrams.refused", self.refused.load(Ordering::Relaxed)),
+        ]
+    }
 }
 
 type PeerMap = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>;
