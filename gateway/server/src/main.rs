@@ -27,7 +27,15 @@ fn main() -> anyhow::Result<()> {
     });
     let config = GatewayConfig::load(file.as_deref()).context("configuration")?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // Logs go to stderr, coloured only on a terminal (a redirected log stays plain text).
+    let stderr = std::io::stderr();
+    let ansi = std::io::IsTerminal::is_terminal(&stderr) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
     if let Some(f) = &file {
         tracing::info!(file = %f.display(), "config_loaded");
     }
