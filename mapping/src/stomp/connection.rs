@@ -273,16 +273,17 @@ impl StreamHandler for StompConnection {
     }
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
-        loop {
-            let before = input.len();
+        // One frame at a time, so a publisher can be paused between two SENDs; what is left
+        // stays in `input` and the driver hands it back when the pause ends.
+        while self.read_paused_until.is_none_or(|at| at <= now) {
             let was_connected = self.channel.is_connected();
-            self.channel.handle_bytes(now.into_std(), input);
+            let consumed = self.channel.handle_one(now.into_std(), input);
             if self.drain_events(now).await == Flow::Close {
                 break;
             }
             // Frames pipelined behind CONNECT wait in `input` until the CONNECT is answered.
-            let progressed = input.len() != before || (!was_connected && self.channel.is_connected());
-            if input.is_empty() || !progressed {
+            let accepted = !was_connected && self.channel.is_connected();
+            if !consumed && !accepted {
                 break;
             }
         }

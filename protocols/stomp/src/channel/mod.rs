@@ -272,23 +272,31 @@ impl Channel {
     /// Any byte received counts as traffic for the heart-beat. Stops after a close, after a
     /// decode error, and while [`MAX_PENDING`] frames wait for the answer to the CONNECT.
     pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
+        while self.handle_one(now, buf) {}
+    }
+
+    /// Decodes and handles at most one frame (or heart-beat) from the front of `buf`; returns
+    /// whether one was consumed. Lets the glue stop between frames, e.g. to pause a publisher
+    /// whose subscribers are behind.
+    pub fn handle_one(&mut self, now: Instant, buf: &mut BytesMut) -> bool {
         if !buf.is_empty() && self.state != State::Closed {
             self.heartbeat.received(now);
         }
-        loop {
-            match self.state {
-                State::Closed => return,
-                State::AwaitAccept if self.pending.len() >= MAX_PENDING || self.pending_error.is_some() => return,
-                _ => {}
+        match self.state {
+            State::Closed => return false,
+            State::AwaitAccept if self.pending.len() >= MAX_PENDING || self.pending_error.is_some() => return false,
+            _ => {}
+        }
+        match self.decoder.decode(buf) {
+            Ok(Some(Decoded::Frame(frame))) => {
+                self.handle_frame(now, frame);
+                true
             }
-            match self.decoder.decode(buf) {
-                Ok(Some(Decoded::Frame(frame))) => self.handle_frame(now, frame),
-                Ok(Some(Decoded::Heartbeat)) => {}
-                Ok(None) => return,
-                Err(err) => {
-                    self.on_decode_error(err);
-                    return;
-                }
+            Ok(Some(Decoded::Heartbeat)) => true,
+            Ok(None) => false,
+            Err(err) => {
+                self.on_decode_error(err);
+                false
             }
         }
     }
