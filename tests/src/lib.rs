@@ -89,6 +89,10 @@ pub async fn spawn_gateway(customize: impl FnOnce(&mut GatewayConfig)) -> TestGa
     // Off unless a test turns it on: its unknown-endpoint responder is a bus session of its
     // own, which the session-counting tests of the other front-ends do not expect.
     config.gateway.lwm2m.enable = false;
+    // Off unless a test turns them on: the $SYS publisher's retained messages would count in
+    // the retained-store tests (its own tests are in gw-core and conformance/mqtt).
+    config.sys_topics.sys_msg_interval = ConfigDuration(None);
+    config.sys_topics.sys_heartbeat_interval = ConfigDuration(None);
     customize(&mut config);
     config.validate().expect("test config is valid");
     let running = gw_server::start(config).await.expect("gateway starts");
