@@ -52,6 +52,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def distinct_free_ports(kind: int, n: int) -> list[int]:
+    """``n`` different ports free right now (``kind``: SOCK_STREAM or SOCK_DGRAM). The sockets
+    stay bound until all are chosen: one at a time, the kernel may hand out the same port
+    twice (seen in CI: MQTT and STOMP listeners on one port)."""
+    socks = [socket.socket(socket.AF_INET, kind) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -105,13 +119,8 @@ class Gateway:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config or {}
-        self.port = free_port()
-        self.ws_port = free_port()
-        self.stomp_port = free_port()
-        self.stomp_ws_port = free_port()
-        self.mqttsn_port = free_udp_port()
-        self.coap_port = free_udp_port()
-        self.lwm2m_port = free_udp_port()
+        self.port, self.ws_port, self.stomp_port, self.stomp_ws_port = distinct_free_ports(socket.SOCK_STREAM, 4)
+        self.mqttsn_port, self.coap_port, self.lwm2m_port = distinct_free_ports(socket.SOCK_DGRAM, 3)
         self.config_path = self.workdir / "gateway.toml"
         self.config_path.write_text(to_toml(self.config))
         self.log_path = self.workdir / "gateway.log"
