@@ -275,17 +275,71 @@ async fn a_connected_subscriber_more_than_half_full_reports_congestion() {
     let bus = Bus::new(config);
     let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
     sub(&s.handle, "t", QoS::AtMostOnce, None);
-    let congested: Vec<bool> =
-        (0..4).map(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested).collect();
+    let congested: Vec<bool> = (0..4)
+        .map(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested.is_some())
+        .collect();
     assert_eq!(congested, [false, false, true, true], "more than half of 4 queued");
     drain(&s.handle);
-    assert!(!bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested);
+    assert!(bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested.is_none());
     // A parked session queues without slowing publishers (it is not consuming anyway).
     s.handle.close(CloseKind::Normal, Instant::now());
     let (p, _) = open(&bus, "parked", true, Some(Duration::from_secs(60)));
     sub(&p.handle, "u", QoS::AtMostOnce, None);
     p.handle.close(CloseKind::Normal, Instant::now());
     for _ in 0..4 {
-        assert!(!bus.publish(msg("u", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested);
+        assert!(bus.publish(msg("u", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested.is_none());
     }
+}
+
+#[tokio::test]
+async fn a_congested_subscriber_wakes_paused_publishers_once_down_to_a_quarter() {
+    let mut config = BusConfig::default();
+    config.session.max_mqueue_len = 8;
+    let bus = Bus::new(config);
+    let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
+    sub(&s.handle, "t", QoS::AtMostOnce, None);
+    let outcomes: Vec<_> =
+        (0..5).map(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), Instant::now()).unwrap().congested).collect();
+    let signal = outcomes[4].clone().expect("5 of 8 queued is congested");
+    let mut drained = Box::pin(signal.drained());
+    assert!(futures_poll_once(drained.as_mut()).is_pending(), "nothing drained yet");
+    let mut out = Vec::new();
+    s.handle.take_outbound(Instant::now(), 10, 2, &mut out);
+    assert!(futures_poll_once(drained.as_mut()).is_pending(), "3 of 8 left: above a quarter");
+    s.handle.take_outbound(Instant::now(), 10, 1, &mut out);
+    assert!(futures_poll_once(drained.as_mut()).is_ready(), "2 of 8 left: publishers wake");
+}
+
+/// Polls a future once with a no-op waker.
+fn futures_poll_once<F: std::future::Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    fut.poll(&mut cx)
+}
+
+#[tokio::test]
+async fn a_stuck_subscriber_pauses_no_publisher() {
+    let mut config = BusConfig::default();
+    config.session.max_mqueue_len = 4;
+    config.session.publish_backpressure = Some(Duration::from_millis(50));
+    let bus = Bus::new(config);
+    let (s, _) = open(&bus, "stuck", true, Some(Duration::ZERO));
+    sub(&s.handle, "t", QoS::AtMostOnce, None);
+    let t0 = Instant::now();
+    let congested = |at: Instant| bus.publish(msg("t", "x", QoS::AtMostOnce), at).unwrap().congested.is_some();
+    assert_eq!([congested(t0), congested(t0), congested(t0)], [false, false, true]);
+    // Nothing taken for longer than the pause: the subscriber is stuck, not slow.
+    let later = t0 + Duration::from_millis(60);
+    assert!(!congested(later), "a subscriber that makes no progress stops pausing publishers");
+    // Taking deliveries is progress: it is a slow consumer again.
+    let mut out = Vec::new();
+    s.handle.take_outbound(later, 10, 1, &mut out);
+    assert!(congested(later));
+    // Off altogether when disabled.
+    let mut config = BusConfig::default();
+    config.session.max_mqueue_len = 4;
+    config.session.publish_backpressure = None;
+    let bus = Bus::new(config);
+    let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
+    sub(&s.handle, "t", QoS::AtMostOnce, None);
+    assert!((0..4).all(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), t0).unwrap().congested.is_none()));
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use gw_core::bus::Doorbell;
+use gw_core::bus::{Doorbell, DrainSignal};
 use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
 use gw_core::conn::stream::StreamLimits;
-use gw_core::conn::{CloseCause, DatagramHandler, DatagramProtocol, Flow, StreamHandler, StreamProtocol};
+use gw_core::conn::{CloseCause, DatagramHandler, DatagramProtocol, Flow, ReadPause, StreamHandler, StreamProtocol};
 use gw_core::listener::{serve_tcp, ListenerLimits};
 use gw_core::shutdown::Shutdown;
 use parking_lot::Mutex;
@@ -19,11 +19,13 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 /// Line protocol: echoes each line upper-cased; "quit" closes; "ring" rings its own
-/// doorbell, which writes "rung"; "later" arms a 50 ms timer that writes "timer".
+/// doorbell, which writes "rung"; "later" arms a 50 ms timer that writes "timer"; "pause"
+/// stops reading for 200 ms, "pause-until-drained" for 10 s or until `drain` rings.
 struct Lines {
     doorbell: Arc<Doorbell>,
     timer: Option<Instant>,
-    paused_until: Option<Instant>,
+    pause: Option<ReadPause>,
+    drain: Arc<DrainSignal>,
     closed: Arc<Mutex<Vec<CloseCause>>>,
 }
 
@@ -33,7 +35,7 @@ impl StreamHandler for Lines {
     }
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
-        if self.paused_until.is_some_and(|at| at > now) {
+        if self.pause.as_ref().is_some_and(|p| p.until > now) {
             return Flow::Continue;
         }
         while let Some(pos) = input.iter().position(|&b| b == b'\n') {
@@ -49,7 +51,13 @@ impl StreamHandler for Lines {
                 // Back-pressure: stop for 200 ms, leaving the rest of `input` for later (as the
                 // MQTT glue stops between two PUBLISHes).
                 "pause" => {
-                    self.paused_until = Some(now + Duration::from_millis(200));
+                    self.pause = Some(ReadPause { until: now + Duration::from_millis(200), drained: None });
+                    out.extend_from_slice(b"paused\n");
+                    return Flow::Continue;
+                }
+                "pause-until-drained" => {
+                    let drained = Some(self.drain.clone());
+                    self.pause = Some(ReadPause { until: now + Duration::from_secs(10), drained });
                     out.extend_from_slice(b"paused\n");
                     return Flow::Continue;
                 }
@@ -80,8 +88,12 @@ impl StreamHandler for Lines {
         self.timer
     }
 
-    fn read_paused_until(&self) -> Option<Instant> {
-        self.paused_until
+    fn read_pause(&self) -> Option<ReadPause> {
+        self.pause.clone()
+    }
+
+    fn end_read_pause(&mut self) {
+        self.pause = None;
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {
@@ -95,6 +107,7 @@ impl StreamHandler for Lines {
 
 struct LinesProtocol {
     closed: Arc<Mutex<Vec<CloseCause>>>,
+    drain: Arc<DrainSignal>,
 }
 
 impl StreamProtocol for LinesProtocol {
@@ -103,7 +116,13 @@ impl StreamProtocol for LinesProtocol {
         "lines"
     }
     fn connect(&self, _peer: SocketAddr, _now: Instant) -> Lines {
-        Lines { doorbell: Arc::new(Doorbell::new()), timer: None, paused_until: None, closed: self.closed.clone() }
+        Lines {
+            doorbell: Arc::new(Doorbell::new()),
+            timer: None,
+            pause: None,
+            drain: self.drain.clone(),
+            closed: self.closed.clone(),
+        }
     }
 }
 
@@ -124,11 +143,18 @@ async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> String {
 }
 
 async fn start_lines(max_connections: usize) -> (SocketAddr, Shutdown, Arc<Mutex<Vec<CloseCause>>>) {
+    start_lines_draining(max_connections, Arc::default()).await
+}
+
+async fn start_lines_draining(
+    max_connections: usize,
+    drain: Arc<DrainSignal>,
+) -> (SocketAddr, Shutdown, Arc<Mutex<Vec<CloseCause>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
     let closed = Arc::new(Mutex::new(Vec::new()));
-    let protocol = Arc::new(LinesProtocol { closed: closed.clone() });
+    let protocol = Arc::new(LinesProtocol { closed: closed.clone(), drain });
     let limits = ListenerLimits { max_connections, stream: StreamLimits::default() };
     tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), limits));
     (addr, shutdown, closed)
@@ -318,4 +344,19 @@ async fn frames_held_during_a_pause_are_handled_without_new_bytes() {
     assert_eq!(read_line(&mut s, &mut buf).await, "paused");
     assert_eq!(read_line(&mut s, &mut buf).await, "NEXT", "held frames handled when the pause ends");
     assert!(Instant::now() - before >= Duration::from_millis(150));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_signal_ends_a_pause_early() {
+    let drain = Arc::new(DrainSignal::default());
+    let (addr, _shutdown, _closed) = start_lines_draining(10, drain.clone()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let before = Instant::now();
+    s.write_all(b"pause-until-drained\nnext\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "paused");
+    wait_for(|| drain.has_waiters()).await;
+    drain.wake_one();
+    assert_eq!(read_line(&mut s, &mut buf).await, "NEXT");
+    assert!(Instant::now() - before < Duration::from_secs(5), "the drain, not the 10 s pause, ended it");
 }

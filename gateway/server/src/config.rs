@@ -758,8 +758,10 @@ pub struct MqttConfig {
     pub max_mqueue_bytes: ByteSize,
     /// Queue QoS 0 messages for disconnected persistent sessions.
     pub mqueue_store_qos0: bool,
-    /// How long a publisher pauses reading when a connected subscriber's mqueue is more than
-    /// half full, so slow consumers catch up instead of losing messages; `disabled` = never.
+    /// The longest a publisher pauses reading when a connected subscriber's mqueue is more
+    /// than half full (it resumes as soon as the queue is down to a quarter), so slow consumers
+    /// catch up instead of losing messages; a subscriber that takes nothing for this long
+    /// pauses nobody. `disabled` = never.
     pub publish_backpressure: ConfigDuration,
 }
 
@@ -787,7 +789,7 @@ impl Default for MqttConfig {
             max_mqueue_len: 1000,
             max_mqueue_bytes: ByteSize(64 << 20),
             mqueue_store_qos0: true,
-            publish_backpressure: ConfigDuration(Some(Duration::from_millis(2))),
+            publish_backpressure: ConfigDuration(Some(Duration::from_millis(50))),
         }
     }
 }
@@ -1256,6 +1258,7 @@ impl GatewayConfig {
                 retry_interval: m.retry_interval.get(),
                 max_awaiting_rel: m.max_awaiting_rel,
                 await_rel_timeout: m.await_rel_timeout.or_max(),
+                publish_backpressure: m.publish_backpressure.get().filter(|d| !d.is_zero()),
             },
             retain: r.enable.then(|| RetainLimits {
                 max_retained_messages: r.max_retained_messages,

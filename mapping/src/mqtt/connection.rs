@@ -10,7 +10,7 @@ use gw_core::bus::{
     Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, IncomingQos2, KickReason, Metrics,
     OpenSession, Outbound, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
 };
-use gw_core::conn::{CloseCause, Flow, StreamHandler};
+use gw_core::conn::{CloseCause, Flow, ReadPause, StreamHandler};
 use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event, SendError};
 use gw_mqtt::codec::{self, reason, Connect, MqttString, ProtocolVersion, Subscribe, Unsubscribe};
 use tokio::time::Instant;
@@ -36,7 +36,7 @@ pub struct MqttConnection {
     /// under one lock, before the next deliveries are taken.
     acked: Vec<NonZeroU16>,
     /// Publisher back-pressure: no reading before this.
-    read_paused_until: Option<Instant>,
+    read_pause: Option<ReadPause>,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -66,7 +66,7 @@ impl MqttConnection {
             close_kind: None,
             outbound: Vec::new(),
             acked: Vec::new(),
-            read_paused_until: None,
+            read_pause: None,
         }
     }
 
@@ -220,9 +220,9 @@ impl MqttConnection {
         let code = match session.publish(message, now) {
             Ok(outcome) if outcome.matched == 0 => reason::NO_MATCHING_SUBSCRIBERS,
             Ok(outcome) => {
-                if let (true, Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
+                if let (Some(drained), Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
                     // A subscriber is falling behind: give it time rather than drop its oldest.
-                    self.read_paused_until = Some(now + pause);
+                    self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
                 }
                 reason::SUCCESS
             }
@@ -424,7 +424,7 @@ impl StreamHandler for MqttConnection {
         // One packet at a time, so a publisher can be paused between two PUBLISHes; what is
         // left stays in `input` and the driver hands it back when the pause ends.
         let mut flow = Flow::Continue;
-        while self.read_paused_until.is_none_or(|at| at <= now) {
+        while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
             let consumed = self.channel.handle_one(std_now(now), input);
             flow = self.drain_events(now).await;
             if flow == Flow::Close || !consumed {
@@ -483,8 +483,12 @@ impl StreamHandler for MqttConnection {
         }
     }
 
-    fn read_paused_until(&self) -> Option<Instant> {
-        self.read_paused_until
+    fn read_pause(&self) -> Option<ReadPause> {
+        self.read_pause.clone()
+    }
+
+    fn end_read_pause(&mut self) {
+        self.read_pause = None;
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

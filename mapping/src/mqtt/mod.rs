@@ -30,8 +30,9 @@ pub struct MqttSettings {
     pub max_session_expiry_interval: Option<Duration>,
     /// Deliveries written per doorbell ring, so one wake-up stays bounded.
     pub delivery_batch: usize,
-    /// `mqtt.publish_backpressure`: how long a publisher stops reading after a publish found
-    /// a connected subscriber's mqueue more than half full; None = never (drop-oldest only).
+    /// `mqtt.publish_backpressure`: the longest a publisher stops reading after a publish found
+    /// a connected subscriber's mqueue more than half full (the subscriber's drain ends the
+    /// pause sooner); None = never (drop-oldest only).
     pub publish_backpressure: Option<Duration>,
 }
 
@@ -42,7 +43,7 @@ impl Default for MqttSettings {
             session_expiry_interval: Some(Duration::from_secs(7200)),
             max_session_expiry_interval: None,
             delivery_batch: 256,
-            publish_backpressure: Some(Duration::from_millis(2)),
+            publish_backpressure: Some(Duration::from_millis(50)),
         }
     }
 }

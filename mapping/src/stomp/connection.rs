@@ -11,7 +11,7 @@ use gw_core::bus::{
     Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, OpenSession, Outbound, QoS, RetainHandling,
     SessionHandle, SubOptions, SubscriptionFilter, Topic,
 };
-use gw_core::conn::{CloseCause, Flow, StreamHandler};
+use gw_core::conn::{CloseCause, Flow, ReadPause, StreamHandler};
 use gw_stomp::channel::{AckMode, Channel, ChannelConfig, CloseReason, Event};
 use tokio::time::Instant;
 
@@ -44,7 +44,7 @@ pub struct StompConnection {
     unacked: HashMap<u64, (NonZeroU16, u32)>,
     outbound: Vec<Outbound>,
     /// Publisher back-pressure (see the MQTT glue): no reading before this.
-    read_paused_until: Option<Instant>,
+    read_pause: Option<ReadPause>,
 }
 
 impl StompConnection {
@@ -68,7 +68,7 @@ impl StompConnection {
             next_subscription: 1,
             unacked: HashMap::new(),
             outbound: Vec::new(),
-            read_paused_until: None,
+            read_pause: None,
         }
     }
 
@@ -166,8 +166,8 @@ impl StompConnection {
         let message = message_from_send(topic, headers, body, session.client_id());
         match session.publish(message, now) {
             Ok(outcome) => {
-                if let (true, Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
-                    self.read_paused_until = Some(now + pause);
+                if let (Some(drained), Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
+                    self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
                 }
             }
             Err(e) => self.channel.error(&format!("Invalid destination {destination:?}: {e}"), None),
@@ -275,7 +275,7 @@ impl StreamHandler for StompConnection {
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
         // One frame at a time, so a publisher can be paused between two SENDs; what is left
         // stays in `input` and the driver hands it back when the pause ends.
-        while self.read_paused_until.is_none_or(|at| at <= now) {
+        while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
             let was_connected = self.channel.is_connected();
             let consumed = self.channel.handle_one(now.into_std(), input);
             if self.drain_events(now).await == Flow::Close {
@@ -320,8 +320,12 @@ impl StreamHandler for StompConnection {
         self.channel.poll_timeout().map(Instant::from_std)
     }
 
-    fn read_paused_until(&self) -> Option<Instant> {
-        self.read_paused_until
+    fn read_pause(&self) -> Option<ReadPause> {
+        self.read_pause.clone()
+    }
+
+    fn end_read_pause(&mut self) {
+        self.read_pause = None;
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

@@ -11,6 +11,7 @@
 
 mod auth;
 mod doorbell;
+mod drain;
 mod message;
 mod metrics;
 mod queue;
@@ -33,6 +34,7 @@ use tokio::time::Instant;
 
 pub use auth::{Action, AllowAll, AuthDecision, AuthFuture, Authenticator, Authorizer, ClientInfo};
 pub use doorbell::{Doorbell, KickReason};
+pub use drain::DrainSignal;
 pub use message::{ClientId, Delivery, Message, MessageProps, QoS, SharedOrigin};
 pub use metrics::Metrics;
 pub use queue::{MessageQueue, QueueLimits};
@@ -104,14 +106,15 @@ pub enum PublishError {
 }
 
 /// What a publish did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PublishOutcome {
     /// Number of sessions the message was queued for.
     pub matched: usize,
-    /// A connected subscriber's mqueue is more than half full: the publisher should pause
-    /// reading for a moment (`mqtt.publish_backpressure`) so the subscriber catches up
-    /// instead of losing its oldest messages.
-    pub congested: bool,
+    /// Set when a connected subscriber's mqueue is more than half full and the subscriber is
+    /// making progress: the publisher should stop reading until the signal wakes it or for at
+    /// most `mqtt.publish_backpressure`, so the subscriber catches up instead of losing its
+    /// oldest messages.
+    pub congested: Option<Arc<DrainSignal>>,
 }
 
 /// Opening a session for a new connection.
@@ -323,7 +326,7 @@ impl Bus {
                     None
                 } else {
                     st.generation = generation;
-                    st.attachment = Some(Attachment { doorbell: req.doorbell.clone() });
+                    st.attachment = Some(Attachment::new(req.doorbell.clone(), now));
                     st.will = req.will.clone().map(Box::new);
                     st.expiry = req.expiry;
                     old.connected.store(true, Ordering::Release);
@@ -343,7 +346,7 @@ impl Bus {
                 let session = Arc::new(Session::new(req.client_id.clone(), id, generation, req.expiry));
                 {
                     let mut st = session.state.lock();
-                    st.attachment = Some(Attachment { doorbell: req.doorbell.clone() });
+                    st.attachment = Some(Attachment::new(req.doorbell.clone(), now));
                     st.will = req.will.map(Box::new);
                 }
                 session.connected.store(true, Ordering::Release);
@@ -482,32 +485,45 @@ impl Bus {
         if matched == 0 && count_received {
             Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers);
         }
-        let mut congested = false;
+        let mut congested = None;
         for (session, delivery) in targets {
-            congested |= self.enqueue(&session, delivery);
+            if let Some(signal) = self.enqueue(&session, delivery, now) {
+                congested = Some(signal);
+            }
         }
         Ok(PublishOutcome { matched, congested })
     }
 
     /// Queues a delivery for a session and rings its connection.
-    /// Returns whether the session is connected and its mqueue more than half full (a slow
-    /// consumer the publisher should give time to).
-    fn enqueue(&self, session: &Session, delivery: Delivery) -> bool {
+    /// Returns the session's drain signal if it is connected and its mqueue more than half
+    /// full (a slow consumer the publisher should give time to).
+    fn enqueue(&self, session: &Session, delivery: Delivery, now: Instant) -> Option<Arc<DrainSignal>> {
         let metrics = &self.inner.metrics;
         let limits = &self.inner.config.session;
         let mut dropped = Vec::new();
         let (doorbell, congested) = {
             let mut st = session.state.lock();
             if st.terminated {
-                return false;
+                return None;
             }
             if delivery.qos == QoS::AtMostOnce && st.attachment.is_none() && !limits.mqueue_store_qos0 {
                 Metrics::inc(&metrics.delivery_dropped_qos0_msg);
-                return false;
+                return None;
             }
+            let was_empty = st.mqueue.is_empty();
             st.mqueue.push(delivery, limits.queue_limits(), &mut dropped);
-            let congested =
-                st.attachment.is_some() && limits.max_mqueue_len != 0 && st.mqueue.len() * 2 > limits.max_mqueue_len;
+            let queued = st.mqueue.len();
+            let congested = match &mut st.attachment {
+                Some(attachment) => {
+                    if was_empty {
+                        // The subscriber has had nothing to do until now.
+                        attachment.last_progress = now;
+                    }
+                    attachment.is_congested(queued, limits, now)
+                }
+                None => false,
+            };
+            let congested = congested.then(|| st.drain.get_or_insert_with(Arc::default).clone());
             (st.attachment.as_ref().map(|a| a.doorbell.clone()), congested)
         };
         if !dropped.is_empty() {
@@ -548,7 +564,7 @@ impl Bus {
         }
     }
 
-    fn redispatch(&self, mut delivery: Delivery, leaving: SubscriberId, _now: Instant) {
+    fn redispatch(&self, mut delivery: Delivery, leaving: SubscriberId, now: Instant) {
         let Some(origin) = delivery.shared.clone() else { return };
         let target = {
             let router = self.inner.router.read();
@@ -573,7 +589,7 @@ impl Bus {
                 delivery.qos = opts.delivery_qos(delivery.message.qos);
                 delivery.subscription_ids = opts.subscription_id.into_iter().collect();
                 Metrics::inc(&self.inner.metrics.messages_redispatched);
-                self.enqueue(&session, delivery);
+                self.enqueue(&session, delivery, now);
             }
             // No other member is left in the group.
             None => Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers),
@@ -779,9 +795,20 @@ impl SessionHandle {
     pub fn take_outbound(&self, now: Instant, window: usize, max_batch: usize, out: &mut Vec<Outbound>) -> bool {
         let Some(mut st) = self.state() else { return false };
         let window = window.min(usize::from(self.bus.inner.config.session.max_inflight)).max(1);
+        let taken_before = out.len();
         let expired = st.take_outbound(now, window, max_batch, out);
         let more = st.has_sendable(window);
+        if out.len() > taken_before {
+            if let Some(attachment) = &mut st.attachment {
+                attachment.last_progress = now;
+            }
+        }
+        let max_len = self.bus.inner.config.session.max_mqueue_len;
+        let drained = st.drain.as_ref().filter(|d| d.has_waiters() && st.mqueue.len() * 4 <= max_len).cloned();
         drop(st);
+        if let Some(signal) = drained {
+            signal.wake_one();
+        }
         if expired > 0 {
             Metrics::add(&self.bus.inner.metrics.delivery_dropped_expired, expired);
         }
@@ -905,6 +932,10 @@ impl SessionHandle {
             }
             st.attachment = None;
             self.session.connected.store(false, Ordering::Release);
+            // Publishers waiting for this connection to drain need not wait any longer.
+            if let Some(signal) = &st.drain {
+                signal.wake_all();
+            }
             let will = match kind {
                 CloseKind::Normal => {
                     st.will = None;

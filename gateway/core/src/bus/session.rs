@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::doorbell::Doorbell;
+use super::drain::DrainSignal;
 use super::message::{ClientId, Delivery, Message, QoS};
 use super::queue::{MessageQueue, QueueLimits};
 use super::topic::SubscriptionFilter;
@@ -40,6 +41,10 @@ pub struct SessionLimits {
     pub max_awaiting_rel: usize,
     /// `mqtt.await_rel_timeout`: forget an incoming QoS 2 packet id after this without PUBREL.
     pub await_rel_timeout: Duration,
+    /// `mqtt.publish_backpressure`: the longest a publisher is paused for a connected
+    /// subscriber whose mqueue is more than half full; one that took nothing for this long is
+    /// stuck and pauses nobody (its oldest are dropped as the queue overflows). None = never.
+    pub publish_backpressure: Option<Duration>,
 }
 
 impl Default for SessionLimits {
@@ -52,6 +57,7 @@ impl Default for SessionLimits {
             retry_interval: None,
             max_awaiting_rel: 100,
             await_rel_timeout: Duration::from_secs(300),
+            publish_backpressure: Some(Duration::from_millis(50)),
         }
     }
 }
@@ -120,6 +126,22 @@ pub enum IncomingQos2 {
 #[derive(Debug)]
 pub(crate) struct Attachment {
     pub(crate) doorbell: Arc<Doorbell>,
+    /// When the connection last took deliveries (or its empty queue got one): a subscriber
+    /// that makes no progress for `publish_backpressure` is stuck, not slow, and no longer
+    /// pauses publishers.
+    pub(crate) last_progress: Instant,
+}
+
+impl Attachment {
+    pub(crate) fn new(doorbell: Arc<Doorbell>, now: Instant) -> Self {
+        Self { doorbell, last_progress: now }
+    }
+
+    /// Whether a connection with this many queued is a slow consumer publishers should wait for.
+    pub(crate) fn is_congested(&self, queued: usize, limits: &SessionLimits, now: Instant) -> bool {
+        let Some(window) = limits.publish_backpressure else { return false };
+        limits.max_mqueue_len != 0 && queued * 2 > limits.max_mqueue_len && now - self.last_progress < window
+    }
 }
 
 #[derive(Debug)]
@@ -140,6 +162,8 @@ pub(crate) struct SessionState {
     pub(crate) will: Option<Box<Will>>,
     /// Set once the session has ended, so late operations become no-ops.
     pub(crate) terminated: bool,
+    /// Created the first time the mqueue congests; publishers paused by it wait on it.
+    pub(crate) drain: Option<Arc<DrainSignal>>,
 }
 
 /// One session; shared by the registry, the router (through its subscriber id) and the
@@ -172,6 +196,7 @@ impl Session {
                 expiry,
                 will: None,
                 terminated: false,
+                drain: None,
             }),
         }
     }

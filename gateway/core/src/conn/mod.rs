@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
-use crate::bus::Doorbell;
+use crate::bus::{Doorbell, DrainSignal};
 
 /// What the handler wants after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,17 @@ pub enum Flow {
     Continue,
     /// Flush what was written and close the connection.
     Close,
+}
+
+/// Publisher back-pressure: a subscriber is behind, so the driver reads nothing from this
+/// connection until `until`, or until `drained` rings (the subscriber caught up), whichever
+/// comes first.
+#[derive(Debug, Clone)]
+pub struct ReadPause {
+    /// The latest end of the pause.
+    pub until: Instant,
+    /// Ends the pause early.
+    pub drained: Option<Arc<DrainSignal>>,
 }
 
 /// Why a connection ended, as the driver saw it.
@@ -62,11 +73,14 @@ pub trait StreamHandler: Send + 'static {
     /// The earliest time [`StreamHandler::on_timeout`] must be called.
     fn next_timeout(&self) -> Option<Instant>;
 
-    /// Until when the driver must not read from the socket (publisher back-pressure: a
-    /// subscriber is behind). The driver wakes the handler's timer at that time.
-    fn read_paused_until(&self) -> Option<Instant> {
+    /// Whether the driver must not read from the socket for now (publisher back-pressure).
+    /// The driver wakes the handler's timer when the pause ends.
+    fn read_pause(&self) -> Option<ReadPause> {
         None
     }
+
+    /// The pause's drain signal rang before its time was up: reading may go on.
+    fn end_read_pause(&mut self) {}
 
     /// The gateway shuts down: write a goodbye if the protocol has one.
     fn on_shutdown(&mut self, now: Instant, out: &mut BytesMut);
@@ -103,8 +117,12 @@ impl<H: StreamHandler> StreamHandler for Box<H> {
         (**self).next_timeout()
     }
 
-    fn read_paused_until(&self) -> Option<Instant> {
-        (**self).read_paused_until()
+    fn read_pause(&self) -> Option<ReadPause> {
+        (**self).read_pause()
+    }
+
+    fn end_read_pause(&mut self) {
+        (**self).end_read_pause();
     }
 
     fn on_shutdown(&mut self, now: Instant, out: &mut BytesMut) {

@@ -16,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::{CloseCause, Flow, StreamHandler};
+use crate::bus::DrainSignal;
 use crate::shutdown::Shutdown;
 
 /// Limits of the stream driver.
@@ -105,22 +106,24 @@ pub async fn run_stream<R, W, H>(
     tokio::pin!(timer);
     let mut timer_at = None;
     let cause = loop {
-        let paused = handler.read_paused_until().filter(|at| *at > Instant::now());
+        let paused = handler.read_pause().filter(|p| p.until > Instant::now());
         if held_input && paused.is_none() {
             held_input = false;
             if !input.is_empty() {
                 let flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
-                held_input = handler.read_paused_until().is_some_and(|at| at > Instant::now());
+                held_input = is_paused(&handler);
                 if flow == Flow::Close {
                     break CloseCause::Handler;
                 }
                 continue;
             }
         }
-        let deadline = match (handler.next_timeout(), paused) {
+        let deadline = match (handler.next_timeout(), paused.as_ref().map(|p| p.until)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let reading_paused = paused.is_some();
+        let drained = paused.and_then(|p| p.drained);
         if let Some(at) = deadline.filter(|at| timer_at != Some(*at)) {
             timer.as_mut().reset(at);
             timer_at = Some(at);
@@ -139,16 +142,17 @@ pub async fn run_stream<R, W, H>(
                 Ok(None) => needs_flush = false,
                 Err(e) => break CloseCause::Io(e.kind()),
             },
-            read = reader.read_into(&mut input, limits.read_chunk), if !congested && paused.is_none() => match read {
+            read = reader.read_into(&mut input, limits.read_chunk), if !congested && !reading_paused => match read {
                 Ok(0) => break CloseCause::PeerClosed,
                 // Boxed so the handler's (large) input future is not part of every idle
                 // connection's task; one small allocation per read.
                 Ok(_) => {
                     flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
-                    held_input = handler.read_paused_until().is_some_and(|at| at > Instant::now());
+                    held_input = is_paused(&handler);
                 }
                 Err(e) => break CloseCause::Io(e.kind()),
             },
+            () = wait_drained(drained.as_deref()), if drained.is_some() => handler.end_read_pause(),
             () = doorbell.rung(), if !congested => {
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
@@ -177,6 +181,18 @@ pub async fn run_stream<R, W, H>(
     let _ = tokio::time::timeout(limits.flush_timeout, writer.shutdown()).await;
     handler.on_closed(Instant::now(), cause);
     drop(permit);
+}
+
+fn is_paused<H: StreamHandler>(handler: &H) -> bool {
+    handler.read_pause().is_some_and(|p| p.until > Instant::now())
+}
+
+/// Waits for a paused publisher's drain signal (never, without one).
+async fn wait_drained(signal: Option<&DrainSignal>) {
+    match signal {
+        Some(signal) => signal.drained().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Writes some of `output`, or flushes once it is all written (a WebSocket sink buffers
