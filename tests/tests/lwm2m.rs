@@ -301,13 +301,30 @@ async fn queued_commands_are_bounded() {
     let resp = dev.request(Code::POST, &["rd"], &["ep=sleepy", "lt=300", "lwm2m=1.0", "b=UQ"], b"</3/0>").await;
     assert_eq!(resp.code, Code::CREATED);
     tokio::time::sleep(Duration::from_millis(400)).await; // past qmode_time_window: asleep
-    for id in 0..10 {
-        let cmd = json!({"reqID": id, "msgType": "read", "data": {"path": "/3/0/0"}});
-        app.publish_simple("lwm2m/sleepy/dn/x", cmd.to_string().as_bytes(), QoS::AtMostOnce).await;
+    let command = |id: u32| json!({"reqID": id, "msgType": "read", "data": {"path": "/3/0/0"}}).to_string();
+    // The first two reach the handler before the rest arrive (commands published together
+    // are queued together, and the mqueue's bound would apply to all of them).
+    for id in 0..2 {
+        app.publish_simple("lwm2m/sleepy/dn/x", command(id).as_bytes(), QoS::AtMostOnce).await;
+    }
+    // Each is delivered twice: to the device's handler and to the unknown-endpoint responder.
+    wait_until("the handler holds two commands", || gw.metric("messages_delivered") >= 2 * 2).await;
+    eprintln!(
+        "DBG after2 delivered={} dropped={}",
+        gw.metric("messages_delivered"),
+        gw.metric("delivery_dropped_queue_full")
+    );
+    for id in 2..10 {
+        app.publish_simple("lwm2m/sleepy/dn/x", command(id).as_bytes(), QoS::AtMostOnce).await;
     }
     // All ten must have reached the session before the wake-up, or the device would drain the
     // mqueue while later commands still arrive and fewer would be dropped.
     wait_until("all overflow counted", || gw.metric("delivery_dropped_queue_full") >= 10 - 5).await;
+    eprintln!(
+        "DBG before wake delivered={} dropped={}",
+        gw.metric("messages_delivered"),
+        gw.metric("delivery_dropped_queue_full")
+    );
     // Wake up with an Update, then answer every command that arrives.
     let resp = dev.request(Code::POST, &["rd", "sleepy"], &[], b"").await;
     assert_eq!(resp.code, Code::CHANGED);
@@ -321,7 +338,9 @@ async fn queued_commands_are_bounded() {
         dev.send(&ack).await;
     }
     assert_eq!(received.len(), 2 + 3, "held commands plus the mqueue's newest; the rest dropped");
-    assert_eq!(gw.metric("delivery_dropped_queue_full"), 10 - 5);
+    // At least the device's five; the gateway's responder for unknown endpoints also
+    // subscribes to every command, and its (equally small) queue may overflow in a burst.
+    assert!(gw.metric("delivery_dropped_queue_full") >= 10 - 5);
 }
 
 /// Registers `ep` from `dev` (lifetime 300 s, binding `binding`) and returns the app's view of

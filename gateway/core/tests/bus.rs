@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gw_core::bus::{
-    Bus, BusConfig, ClientId, CloseKind, Doorbell, KickReason, Message, OpenSession, OpenedSession, Outbound, QoS,
-    RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
+    Bus, BusConfig, ClientId, CloseKind, Doorbell, KickReason, Message, OpenSession, OpenedSession, Outbound,
+    PublishBatch, QoS, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
 };
 use tokio::time::Instant;
 
@@ -342,4 +342,66 @@ async fn a_stuck_subscriber_pauses_no_publisher() {
     let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
     sub(&s.handle, "t", QoS::AtMostOnce, None);
     assert!((0..4).all(|_| bus.publish(msg("t", "x", QoS::AtMostOnce), t0).unwrap().congested.is_none()));
+}
+
+#[tokio::test]
+async fn a_batch_queues_each_subscriber_its_messages_in_order() {
+    let bus = Bus::new(BusConfig::default());
+    let (publisher, _) = open(&bus, "pub", true, Some(Duration::ZERO));
+    let (a, _) = open(&bus, "a", true, Some(Duration::ZERO));
+    let (b, _) = open(&bus, "b", true, Some(Duration::ZERO));
+    sub(&a.handle, "t/#", QoS::AtMostOnce, None);
+    sub(&b.handle, "t/1", QoS::AtMostOnce, None);
+    let mut batch = PublishBatch::new();
+    let now = Instant::now();
+    let topics = ["t/1", "t/2", "t/1", "u", "t/3"];
+    let payloads = ["0", "1", "2", "3", "4"];
+    let matched: Vec<usize> = topics
+        .iter()
+        .zip(payloads)
+        .map(|(t, p)| publisher.handle.publish_into(&mut batch, msg(t, p, QoS::AtMostOnce), now).unwrap())
+        .collect();
+    assert_eq!(matched, [2, 1, 2, 0, 1]);
+    assert_eq!(batch.len(), 6);
+    let mut out = Vec::new();
+    a.handle.take_outbound(now, 10, 10, &mut out);
+    assert!(out.is_empty(), "nothing is queued before the flush");
+    assert!(publisher.handle.flush(&mut batch, now).is_none());
+    assert!(batch.is_empty());
+    let payloads = |handle: &SessionHandle| {
+        let mut out = Vec::new();
+        handle.take_outbound(now, 10, 10, &mut out);
+        out.iter()
+            .map(|o| match o {
+                Outbound::Publish { delivery, .. } => String::from_utf8(delivery.message.payload.to_vec()).unwrap(),
+                Outbound::PubRel(_) => panic!("no QoS 2 here"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(payloads(&a.handle), ["0", "1", "2", "4"]);
+    assert_eq!(payloads(&b.handle), ["0", "2"]);
+}
+
+#[tokio::test]
+async fn a_batch_meeting_a_congested_subscriber_asks_to_be_flushed() {
+    let mut config = BusConfig::default();
+    config.session.max_mqueue_len = 4;
+    let bus = Bus::new(config);
+    let (publisher, _) = open(&bus, "pub", true, Some(Duration::ZERO));
+    let (slow, _) = open(&bus, "slow", true, Some(Duration::ZERO));
+    sub(&slow.handle, "t", QoS::AtMostOnce, None);
+    let now = Instant::now();
+    let mut batch = PublishBatch::new();
+    for _ in 0..3 {
+        publisher.handle.publish_into(&mut batch, msg("t", "x", QoS::AtMostOnce), now).unwrap();
+        assert!(!batch.should_flush(), "not congested before the flush");
+    }
+    assert!(publisher.handle.flush(&mut batch, now).is_some(), "3 of 4 queued: congested");
+    publisher.handle.publish_into(&mut batch, msg("t", "x", QoS::AtMostOnce), now).unwrap();
+    assert!(batch.should_flush(), "one more message at most for a congested subscriber");
+    publisher.handle.flush(&mut batch, now);
+    let mut out = Vec::new();
+    slow.handle.take_outbound(now, 10, 10, &mut out);
+    publisher.handle.publish_into(&mut batch, msg("t", "x", QoS::AtMostOnce), now).unwrap();
+    assert!(!batch.should_flush(), "drained: batching again");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use gw_core::bus::{
     Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, IncomingQos2, KickReason, Metrics,
-    OpenSession, Outbound, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
+    OpenSession, Outbound, PublishBatch, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
 };
 use gw_core::conn::{CloseCause, Flow, ReadPause, StreamHandler};
 use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event, SendError};
@@ -38,6 +38,10 @@ pub struct MqttConnection {
     /// Publisher back-pressure: no reading before this.
     read_pause: Option<ReadPause>,
 }
+
+/// Deliveries routed before they are queued, at most: bounds the memory of one batch (a
+/// 4 KB read of small PUBLISHes to a thousand subscribers would otherwise be ~500k).
+const MAX_BATCHED_DELIVERIES: usize = 16 * 1024;
 
 fn std_now(now: Instant) -> std::time::Instant {
     now.into_std()
@@ -70,14 +74,20 @@ impl MqttConnection {
         }
     }
 
-    /// Handles every event the channel has produced.
-    async fn drain_events(&mut self, now: Instant) -> Flow {
+    /// Handles every event the channel has produced. PUBLISHes are routed into `batch`;
+    /// anything else first queues what the batch holds, so it acts after them.
+    async fn drain_events(&mut self, now: Instant, batch: &mut PublishBatch) -> Flow {
         while let Some(event) = self.channel.poll_event() {
+            // Acknowledgements of deliveries only touch this session's window: no need to
+            // break the batch for them.
+            if !matches!(event, Event::Publish(_) | Event::PubAck { .. } | Event::PubComp { .. }) {
+                self.flush_publishes(batch, now);
+            }
             match event {
                 // Boxed: the connect path (authentication) is large and runs once, and an
                 // idle connection's task should not carry its state inline.
                 Event::Connect(connect) => Box::pin(self.on_connect(*connect, now)).await,
-                Event::Publish(publish) => self.on_publish(publish, now),
+                Event::Publish(publish) => self.on_publish(publish, now, batch),
                 Event::PubAck { packet_id, .. } | Event::PubComp { packet_id, .. } => self.acked.push(packet_id),
                 Event::PubRec { packet_id, reason_code } => self.on_pubrec(packet_id, reason_code, now),
                 Event::PubRel { packet_id } => {
@@ -188,7 +198,7 @@ impl MqttConnection {
         self.write_outbound(now);
     }
 
-    fn on_publish(&mut self, publish: codec::Publish, now: Instant) {
+    fn on_publish(&mut self, publish: codec::Publish, now: Instant, batch: &mut PublishBatch) {
         let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
         let qos = publish.qos;
         let packet_id = publish.packet_id;
@@ -217,15 +227,11 @@ impl MqttConnection {
             }
         }
         let message = message_from_publish(topic, &publish, session.client_id(), now);
-        let code = match session.publish(message, now) {
-            Ok(outcome) if outcome.matched == 0 => reason::NO_MATCHING_SUBSCRIBERS,
-            Ok(outcome) => {
-                if let (Some(drained), Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
-                    // A subscriber is falling behind: give it time rather than drop its oldest.
-                    self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
-                }
-                reason::SUCCESS
-            }
+        // Acknowledged now, but the acknowledgement is only written after the batch is
+        // queued (`on_input` flushes it before taking the channel's output).
+        let code = match session.publish_into(batch, message, now) {
+            Ok(0) => reason::NO_MATCHING_SUBSCRIBERS,
+            Ok(_) => reason::SUCCESS,
             Err(e) => {
                 tracing::info!(error = %e, "publish_refused");
                 reason::TOPIC_NAME_INVALID
@@ -360,6 +366,18 @@ impl MqttConnection {
         self.close_kind = Some(kind);
     }
 
+    /// Queues the routed PUBLISHes; pauses reading if a subscriber is falling behind (give it
+    /// time rather than drop its oldest).
+    fn flush_publishes(&mut self, batch: &mut PublishBatch, now: Instant) {
+        let Some(session) = &self.session else { return };
+        if batch.is_empty() {
+            return;
+        }
+        if let (Some(drained), Some(pause)) = (session.flush(batch, now), self.settings.publish_backpressure) {
+            self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
+        }
+    }
+
     /// Sends what the session has for the client, within its inflight window.
     fn pump(&mut self, now: Instant) {
         let Some(session) = &self.session else { return };
@@ -422,15 +440,22 @@ impl StreamHandler for MqttConnection {
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
         // One packet at a time, so a publisher can be paused between two PUBLISHes; what is
-        // left stays in `input` and the driver hands it back when the pause ends.
+        // left stays in `input` and the driver hands it back when the pause ends. The
+        // PUBLISHes in between are routed into one batch, queued when it is full, when a
+        // subscriber in it is congested, or when the input runs out.
         let mut flow = Flow::Continue;
+        let mut batch = PublishBatch::new();
         while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
             let consumed = self.channel.handle_one(std_now(now), input);
-            flow = self.drain_events(now).await;
+            flow = self.drain_events(now, &mut batch).await;
             if flow == Flow::Close || !consumed {
                 break;
             }
+            if batch.should_flush() || batch.len() >= MAX_BATCHED_DELIVERIES {
+                self.flush_publishes(&mut batch, now);
+            }
         }
+        self.flush_publishes(&mut batch, now);
         self.pump(now);
         self.channel.take_transmit(out);
         if flow == Flow::Close {

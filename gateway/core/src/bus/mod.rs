@@ -10,6 +10,7 @@
 //! alone or after releasing a session lock, never while holding one.
 
 mod auth;
+mod batch;
 mod doorbell;
 mod drain;
 mod message;
@@ -33,6 +34,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use auth::{Action, AllowAll, AuthDecision, AuthFuture, Authenticator, Authorizer, ClientInfo};
+pub use batch::PublishBatch;
 pub use doorbell::{Doorbell, KickReason};
 pub use drain::DrainSignal;
 pub use message::{ClientId, Delivery, Message, MessageProps, QoS, SharedOrigin};
@@ -410,6 +412,22 @@ impl Bus {
         now: Instant,
         count_received: bool,
     ) -> Result<PublishOutcome, PublishError> {
+        let mut batch = PublishBatch::new();
+        let matched = self.route_into(&mut batch, message, from, now, count_received)?;
+        let congested = self.flush(&mut batch, now);
+        Ok(PublishOutcome { matched, congested })
+    }
+
+    /// Routes a message into `batch` (queued by [`Bus::flush`]). Returns how many sessions
+    /// it matched.
+    fn route_into(
+        &self,
+        batch: &mut PublishBatch,
+        message: Message,
+        from: Option<SubscriberId>,
+        now: Instant,
+        count_received: bool,
+    ) -> Result<usize, PublishError> {
         let limit = self.inner.config.max_topic_levels;
         if limit != 0 && message.topic.levels() > limit {
             return Err(PublishError::TooManyLevels);
@@ -428,8 +446,9 @@ impl Bus {
         let message = Arc::new(message);
         let strategy = self.inner.config.shared_strategy;
         let mut plain: Vec<(SubscriberId, SubOptions)> = Vec::new();
-        let mut targets: Vec<(Arc<Session>, Delivery)> = Vec::new();
+        let mut matched = 0;
         let mut leaves_with_subscribers = 0;
+        batch.begin_message();
         {
             let router = self.inner.router.read();
             router.trie.for_each_match(&message.topic, |leaf| {
@@ -446,7 +465,8 @@ impl Bus {
                     if let Some((id, opts)) = shared::pick(group, strategy, &message, None, connected) {
                         if let Some(session) = router.session(id) {
                             let origin = SharedOrigin { group: group.name.clone(), filter: group.filter.clone() };
-                            targets.push((session.clone(), delivery_for(&message, opts, Some(origin))));
+                            batch.push(session, delivery_for(&message, opts, Some(origin)));
+                            matched += 1;
                         }
                     }
                 }
@@ -476,28 +496,39 @@ impl Bus {
                     j += 1;
                 }
                 if let Some(session) = router.session(id) {
-                    targets.push((session.clone(), delivery));
+                    batch.push(session, delivery);
+                    matched += 1;
                 }
                 i = j;
             }
         }
-        let matched = targets.len();
         if matched == 0 && count_received {
             Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers);
         }
-        let mut congested = None;
-        for (session, delivery) in targets {
-            if let Some(signal) = self.enqueue(&session, delivery, now) {
-                congested = Some(signal);
-            }
-        }
-        Ok(PublishOutcome { matched, congested })
+        Ok(matched)
     }
 
-    /// Queues a delivery for a session and rings its connection.
+    /// Queues what `batch` holds, one lock per session. Returns the drain signal of a
+    /// connected subscriber left more than half full, if any (see [`PublishOutcome`]).
+    pub fn flush(&self, batch: &mut PublishBatch, now: Instant) -> Option<Arc<DrainSignal>> {
+        let mut congested = None;
+        batch.drain(|session, deliveries| {
+            if let Some(signal) = self.enqueue(session, deliveries, now) {
+                congested = Some(signal);
+            }
+        });
+        congested
+    }
+
+    /// Queues deliveries for a session and rings its connection once.
     /// Returns the session's drain signal if it is connected and its mqueue more than half
     /// full (a slow consumer the publisher should give time to).
-    fn enqueue(&self, session: &Session, delivery: Delivery, now: Instant) -> Option<Arc<DrainSignal>> {
+    fn enqueue(
+        &self,
+        session: &Session,
+        deliveries: &mut dyn Iterator<Item = Delivery>,
+        now: Instant,
+    ) -> Option<Arc<DrainSignal>> {
         let metrics = &self.inner.metrics;
         let limits = &self.inner.config.session;
         let mut dropped = Vec::new();
@@ -506,12 +537,14 @@ impl Bus {
             if st.terminated {
                 return None;
             }
-            if delivery.qos == QoS::AtMostOnce && st.attachment.is_none() && !limits.mqueue_store_qos0 {
-                Metrics::inc(&metrics.delivery_dropped_qos0_msg);
-                return None;
-            }
             let was_empty = st.mqueue.is_empty();
-            st.mqueue.push(delivery, limits.queue_limits(), &mut dropped);
+            for delivery in deliveries {
+                if delivery.qos == QoS::AtMostOnce && st.attachment.is_none() && !limits.mqueue_store_qos0 {
+                    Metrics::inc(&metrics.delivery_dropped_qos0_msg);
+                    continue;
+                }
+                st.mqueue.push(delivery, limits.queue_limits(), &mut dropped);
+            }
             let queued = st.mqueue.len();
             let congested = match &mut st.attachment {
                 Some(attachment) => {
@@ -523,6 +556,9 @@ impl Bus {
                 }
                 None => false,
             };
+            if session.congested.load(Ordering::Relaxed) != congested {
+                session.congested.store(congested, Ordering::Relaxed);
+            }
             let congested = congested.then(|| st.drain.get_or_insert_with(Arc::default).clone());
             (st.attachment.as_ref().map(|a| a.doorbell.clone()), congested)
         };
@@ -589,7 +625,7 @@ impl Bus {
                 delivery.qos = opts.delivery_qos(delivery.message.qos);
                 delivery.subscription_ids = opts.subscription_id.into_iter().collect();
                 Metrics::inc(&self.inner.metrics.messages_redispatched);
-                self.enqueue(&session, delivery, now);
+                self.enqueue(&session, &mut std::iter::once(delivery), now);
             }
             // No other member is left in the group.
             None => Metrics::inc(&self.inner.metrics.messages_dropped_no_subscribers),
@@ -721,6 +757,23 @@ impl SessionHandle {
         self.bus.route(message, Some(self.session.id), now)
     }
 
+    /// Routes a message from this session into `batch`, to be queued by
+    /// [`SessionHandle::flush`] together with the rest of a burst (one lock per subscriber
+    /// instead of one per delivery). Returns how many sessions it matched.
+    pub fn publish_into(
+        &self,
+        batch: &mut PublishBatch,
+        message: Message,
+        now: Instant,
+    ) -> Result<usize, PublishError> {
+        self.bus.route_into(batch, message, Some(self.session.id), now, true)
+    }
+
+    /// Queues the deliveries gathered in `batch`; see [`Bus::flush`].
+    pub fn flush(&self, batch: &mut PublishBatch, now: Instant) -> Option<Arc<DrainSignal>> {
+        self.bus.flush(batch, now)
+    }
+
     /// Subscribes, or replaces the options of an existing subscription to the same filter,
     /// and queues the retained messages the retain handling asks for. Returns whether the
     /// subscription is new.
@@ -804,6 +857,9 @@ impl SessionHandle {
             }
         }
         let max_len = self.bus.inner.config.session.max_mqueue_len;
+        if self.session.congested.load(Ordering::Relaxed) && st.mqueue.len() * 2 <= max_len {
+            self.session.congested.store(false, Ordering::Relaxed);
+        }
         let drained = st.drain.as_ref().filter(|d| d.has_waiters() && st.mqueue.len() * 4 <= max_len).cloned();
         drop(st);
         if let Some(signal) = drained {
@@ -932,6 +988,7 @@ impl SessionHandle {
             }
             st.attachment = None;
             self.session.connected.store(false, Ordering::Release);
+            self.session.congested.store(false, Ordering::Relaxed);
             // Publishers waiting for this connection to drain need not wait any longer.
             if let Some(signal) = &st.drain {
                 signal.wake_all();

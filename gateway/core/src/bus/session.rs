@@ -175,6 +175,9 @@ pub(crate) struct Session {
     /// Mirrors `state.attachment.is_some()` so shared-subscription picking can prefer
     /// connected members without taking every member's lock.
     pub(crate) connected: AtomicBool,
+    /// Mirrors "connected and mqueue more than half full" so a publisher can stop adding to
+    /// a [`super::PublishBatch`] without taking the lock; a hint, not a guarantee.
+    pub(crate) congested: AtomicBool,
     pub(crate) state: Mutex<SessionState>,
 }
 
@@ -184,6 +187,7 @@ impl Session {
             client_id,
             id,
             connected: AtomicBool::new(false),
+            congested: AtomicBool::new(false),
             state: Mutex::new(SessionState {
                 subscriptions: HashMap::new(),
                 mqueue: MessageQueue::default(),
