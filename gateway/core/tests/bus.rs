@@ -320,7 +320,7 @@ fn futures_poll_once<F: std::future::Future + ?Sized>(fut: std::pin::Pin<&mut F>
 async fn a_stuck_subscriber_pauses_no_publisher() {
     let mut config = BusConfig::default();
     config.session.max_mqueue_len = 4;
-    config.session.publish_backpressure = Some(Duration::from_millis(50));
+    config.session.publish_backpressure_stall = Some(Duration::from_millis(50));
     let bus = Bus::new(config);
     let (s, _) = open(&bus, "stuck", true, Some(Duration::ZERO));
     sub(&s.handle, "t", QoS::AtMostOnce, None);
@@ -337,7 +337,7 @@ async fn a_stuck_subscriber_pauses_no_publisher() {
     // Off altogether when disabled.
     let mut config = BusConfig::default();
     config.session.max_mqueue_len = 4;
-    config.session.publish_backpressure = None;
+    config.session.publish_backpressure_stall = None;
     let bus = Bus::new(config);
     let (s, _) = open(&bus, "slow", true, Some(Duration::ZERO));
     sub(&s.handle, "t", QoS::AtMostOnce, None);

@@ -763,6 +763,9 @@ pub struct MqttConfig {
     /// catch up instead of losing messages; a subscriber that takes nothing for this long
     /// pauses nobody. `disabled` = never.
     pub publish_backpressure: ConfigDuration,
+    /// A congested subscriber that has taken nothing for this long is stuck, not slow: it no
+    /// longer pauses publishers, and its queue's oldest are dropped (counted) as it overflows.
+    pub publish_backpressure_stall: ConfigDuration,
 }
 
 impl Default for MqttConfig {
@@ -790,6 +793,7 @@ impl Default for MqttConfig {
             max_mqueue_bytes: ByteSize(64 << 20),
             mqueue_store_qos0: true,
             publish_backpressure: ConfigDuration(Some(Duration::from_millis(50))),
+            publish_backpressure_stall: ConfigDuration::from_secs(1),
         }
     }
 }
@@ -1258,7 +1262,11 @@ impl GatewayConfig {
                 retry_interval: m.retry_interval.get(),
                 max_awaiting_rel: m.max_awaiting_rel,
                 await_rel_timeout: m.await_rel_timeout.or_max(),
-                publish_backpressure: m.publish_backpressure.get().filter(|d| !d.is_zero()),
+                publish_backpressure_stall: m
+                    .publish_backpressure
+                    .get()
+                    .filter(|d| !d.is_zero())
+                    .map(|_| m.publish_backpressure_stall.or_max()),
             },
             retain: r.enable.then(|| RetainLimits {
                 max_retained_messages: r.max_retained_messages,

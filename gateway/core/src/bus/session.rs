@@ -41,10 +41,11 @@ pub struct SessionLimits {
     pub max_awaiting_rel: usize,
     /// `mqtt.await_rel_timeout`: forget an incoming QoS 2 packet id after this without PUBREL.
     pub await_rel_timeout: Duration,
-    /// `mqtt.publish_backpressure`: the longest a publisher is paused for a connected
-    /// subscriber whose mqueue is more than half full; one that took nothing for this long is
-    /// stuck and pauses nobody (its oldest are dropped as the queue overflows). None = never.
-    pub publish_backpressure: Option<Duration>,
+    /// `mqtt.publish_backpressure_stall`: a connected subscriber whose mqueue is more than
+    /// half full pauses publishers (`mqtt.publish_backpressure`) only if it took deliveries
+    /// within this long; one that did not is stuck, not slow, and its oldest are dropped as the
+    /// queue overflows. None = publishers are never paused (back-pressure disabled).
+    pub publish_backpressure_stall: Option<Duration>,
 }
 
 impl Default for SessionLimits {
@@ -57,7 +58,7 @@ impl Default for SessionLimits {
             retry_interval: None,
             max_awaiting_rel: 100,
             await_rel_timeout: Duration::from_secs(300),
-            publish_backpressure: Some(Duration::from_millis(50)),
+            publish_backpressure_stall: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -127,7 +128,7 @@ pub enum IncomingQos2 {
 pub(crate) struct Attachment {
     pub(crate) doorbell: Arc<Doorbell>,
     /// When the connection last took deliveries (or its empty queue got one): a subscriber
-    /// that makes no progress for `publish_backpressure` is stuck, not slow, and no longer
+    /// that makes no progress for `publish_backpressure_stall` is stuck, not slow, and no longer
     /// pauses publishers.
     pub(crate) last_progress: Instant,
 }
@@ -139,7 +140,7 @@ impl Attachment {
 
     /// Whether a connection with this many queued is a slow consumer publishers should wait for.
     pub(crate) fn is_congested(&self, queued: usize, limits: &SessionLimits, now: Instant) -> bool {
-        let Some(window) = limits.publish_backpressure else { return false };
+        let Some(window) = limits.publish_backpressure_stall else { return false };
         limits.max_mqueue_len != 0 && queued * 2 > limits.max_mqueue_len && now - self.last_progress < window
     }
 }
