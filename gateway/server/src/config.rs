@@ -852,11 +852,33 @@ pub struct TcpListenerConfig {
     pub bind: String,
     /// Connections at once.
     pub max_connections: usize,
+    /// `tcp_options.*`.
+    pub tcp_options: TcpOptions,
 }
 
 impl Default for TcpListenerConfig {
     fn default() -> Self {
-        Self { enable: true, bind: "0.0.0.0:1883".into(), max_connections: 1_024_000 }
+        Self {
+            enable: true,
+            bind: "0.0.0.0:1883".into(),
+            max_connections: 1_024_000,
+            tcp_options: TcpOptions::default(),
+        }
+    }
+}
+
+/// `listeners.{tcp,ws}.<name>.tcp_options.*` (EMQX's names).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TcpOptions {
+    /// Bytes read from the socket at most per read: a busy publisher's PUBLISHes of one read
+    /// are routed together. Allocated only while data waits; an idle connection holds none.
+    pub buffer: ByteSize,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        Self { buffer: ByteSize(16 * 1024) }
     }
 }
 
@@ -870,6 +892,8 @@ pub struct WsListenerConfig {
     pub bind: String,
     /// Connections at once.
     pub max_connections: usize,
+    /// `tcp_options.*`.
+    pub tcp_options: TcpOptions,
     /// `websocket.*` options.
     pub websocket: WebsocketOptions,
 }
@@ -880,6 +904,7 @@ impl Default for WsListenerConfig {
             enable: true,
             bind: "0.0.0.0:8083".into(),
             max_connections: 1_024_000,
+            tcp_options: TcpOptions::default(),
             websocket: WebsocketOptions::default(),
         }
     }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gw_core::bus::Bus;
+use gw_core::config::ByteSize;
 use gw_core::conn::datagram::{run_datagram, DatagramLimits};
 use gw_core::conn::dtls::Dtls;
 use gw_core::conn::stream::StreamLimits;
@@ -98,7 +99,8 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let bound = listener.local_addr()?;
         tracing::info!(listener = %format!("tcp:{name}"), addr = %bound, "mqtt_listener_started");
         listeners.push(BoundListener { kind: "mqtt:tcp", name: name.clone(), addr: bound });
-        let limits = ListenerLimits { max_connections: l.max_connections, stream: stream_limits };
+        let stream = StreamLimits { read_chunk: buffer_size(l.tcp_options.buffer), ..stream_limits };
+        let limits = ListenerLimits { max_connections: l.max_connections, stream };
         tasks.spawn(serve_tcp(listener, mqtt.clone(), shutdown.clone(), limits));
     }
     for (name, l) in config.listeners.ws.iter().filter(|(_, l)| l.enable) {
@@ -108,7 +110,8 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let bound = listener.local_addr()?;
         tracing::info!(listener = %format!("ws:{name}"), addr = %bound, path = %l.websocket.mqtt_path, "mqtt_listener_started");
         listeners.push(BoundListener { kind: "mqtt:ws", name: name.clone(), addr: bound });
-        let limits = ListenerLimits { max_connections: l.max_connections, stream: stream_limits };
+        let stream = StreamLimits { read_chunk: buffer_size(l.tcp_options.buffer), ..stream_limits };
+        let limits = ListenerLimits { max_connections: l.max_connections, stream };
         let ws = WsSettings {
             path: l.websocket.mqtt_path.clone(),
             subprotocols: split_list(&l.websocket.supported_subprotocols),
@@ -273,6 +276,12 @@ async fn advertise(target: SocketAddr, gateway_id: u8, interval: Duration, shutd
 async fn bind(bind: &str, key: &str) -> anyhow::Result<TcpListener> {
     let addr = config::parse_bind(bind).map_err(anyhow::Error::msg)?;
     TcpListener::bind(addr).await.with_context(|| format!("{key}: cannot bind {addr}"))
+}
+
+/// A read buffer size from the configuration: at least 1 KB so a read always makes progress
+/// on a packet header.
+fn buffer_size(size: ByteSize) -> usize {
+    usize::try_from(size.0).unwrap_or(usize::MAX).max(1024)
 }
 
 fn split_list(list: &str) -> Vec<String> {

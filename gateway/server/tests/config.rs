@@ -60,6 +60,12 @@ fn values_parse_as_emqx_writes_them() {
     assert_eq!(c.mqtt.session_expiry_interval.get(), Some(std::time::Duration::from_secs(3600)));
     assert_eq!(c.mqtt.max_packet_size.0, 65536);
     assert_eq!(c.bus().session.retry_interval, Some(std::time::Duration::from_secs(30)));
+    let c = load("[listeners.tcp.default.tcp_options]\nbuffer = \"4KB\"").unwrap();
+    assert_eq!(c.listeners.tcp["default"].tcp_options.buffer.0, 4096);
+    // Back-pressure off turns the stall window off too: nothing pauses publishers.
+    let c = load("[mqtt]\npublish_backpressure = \"disabled\"").unwrap();
+    assert_eq!(c.bus().session.publish_backpressure_stall, None);
+    assert_eq!(c.bus().session.publish_backpressure_stall.is_none(), c.mqtt_settings().publish_backpressure.is_none());
 }
 
 #[test]

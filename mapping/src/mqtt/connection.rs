@@ -42,6 +42,9 @@ pub struct MqttConnection {
 /// Deliveries routed before they are queued, at most: bounds the memory of one batch (a
 /// 4 KB read of small PUBLISHes to a thousand subscribers would otherwise be ~500k).
 const MAX_BATCHED_DELIVERIES: usize = 16 * 1024;
+/// Messages in one batch, at most: what a publisher can add to a subscriber's queue before
+/// it sees that queue congested (back-pressure's overshoot).
+const MAX_BATCHED_MESSAGES: usize = 64;
 
 fn std_now(now: Instant) -> std::time::Instant {
     now.into_std()
@@ -451,7 +454,8 @@ impl StreamHandler for MqttConnection {
             if flow == Flow::Close || !consumed {
                 break;
             }
-            if batch.should_flush() || batch.len() >= MAX_BATCHED_DELIVERIES {
+            if batch.should_flush() || batch.len() >= MAX_BATCHED_DELIVERIES || batch.messages() >= MAX_BATCHED_MESSAGES
+            {
                 self.flush_publishes(&mut batch, now);
             }
         }

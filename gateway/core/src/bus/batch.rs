@@ -64,6 +64,11 @@ impl PublishBatch {
         self.deliveries.len()
     }
 
+    /// Messages routed into the batch since it was last flushed.
+    pub fn messages(&self) -> usize {
+        self.messages
+    }
+
     /// Whether a subscriber in the batch was already congested when it joined: the
     /// publisher should flush now and add nothing more, so that subscriber's queue grows by
     /// one message per publisher, not by a burst.

@@ -32,7 +32,7 @@ pub struct StreamLimits {
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        Self { write_high_watermark: 1 << 20, read_chunk: 4096, flush_timeout: Duration::from_secs(5) }
+        Self { write_high_watermark: 1 << 20, read_chunk: 16384, flush_timeout: Duration::from_secs(5) }
     }
 }
 
