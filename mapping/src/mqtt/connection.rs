@@ -15,7 +15,7 @@ use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event
 use gw_mqtt::codec::{self, reason, Connect, MqttString, ProtocolVersion, Subscribe, Unsubscribe};
 use tokio::time::Instant;
 
-use super::convert::{message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
+use super::convert::{delivery_properties, message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
 use super::MqttSettings;
 
 /// The per-connection handler of the MQTT front-end.
@@ -405,8 +405,8 @@ impl MqttConnection {
         for outbound in std::mem::take(&mut self.outbound) {
             match outbound {
                 Outbound::Publish { packet_id, delivery, dup } => {
-                    let publish = publish_for_delivery(&delivery, packet_id, dup, now);
-                    match self.channel.send_publish(publish) {
+                    let properties = delivery_properties(&delivery, now);
+                    match self.channel.send_publish_ref(publish_for_delivery(&delivery, &properties, packet_id, dup)) {
                         Ok(()) => {}
                         Err(SendError::TooLarge) => {
                             // Discarded as if delivered [MQTT-3.1.2-25].

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gw_core::bus::{self, ClientId, Delivery, Message, MessageProps, Topic};
-use gw_mqtt::codec::{self, MqttString, PublishProperties};
+use gw_mqtt::codec::{self, MqttString, PublishProperties, PublishRef};
 use tokio::time::Instant;
 
 /// Codec QoS → bus QoS.
@@ -78,14 +78,9 @@ pub(crate) fn message_from_publish(
     }
 }
 
-/// The PUBLISH packet for a delivery. The topic and payload are shared, not copied; the
-/// remaining message expiry is re-stamped [MQTT-3.3.2-6].
-pub(crate) fn publish_for_delivery(
-    delivery: &Delivery,
-    packet_id: Option<std::num::NonZeroU16>,
-    dup: bool,
-    now: Instant,
-) -> codec::Publish {
+/// The PUBLISH properties of a delivery: the message's own, its subscription identifiers,
+/// and the remaining message expiry, re-stamped [MQTT-3.3.2-6].
+pub(crate) fn delivery_properties(delivery: &Delivery, now: Instant) -> PublishProperties {
     let message = &delivery.message;
     let mut properties = PublishProperties {
         message_expiry_interval: message.remaining_expiry_secs(now),
@@ -99,14 +94,26 @@ pub(crate) fn publish_for_delivery(
         properties.correlation_data = p.correlation_data.clone();
         properties.user_properties = p.user_properties.iter().map(|(k, v)| (mqtt_text(k), mqtt_text(v))).collect();
     }
-    codec::Publish {
+    properties
+}
+
+/// The PUBLISH packet for a delivery, borrowing the shared topic and payload (every
+/// subscriber's copy of a message encodes from the same bytes, without touching their
+/// reference counts).
+pub(crate) fn publish_for_delivery<'a>(
+    delivery: &'a Delivery,
+    properties: &'a PublishProperties,
+    packet_id: Option<std::num::NonZeroU16>,
+    dup: bool,
+) -> PublishRef<'a> {
+    PublishRef {
         dup,
         qos: qos_from_bus(delivery.qos),
         retain: delivery.retain,
-        topic: MqttString::from_trusted(message.topic.as_bytes().clone()),
+        topic: delivery.message.topic.as_str(),
         packet_id,
         properties,
-        payload: message.payload.clone(),
+        payload: &delivery.message.payload,
     }
 }
 
@@ -149,12 +156,13 @@ mod tests {
             subscription_ids: vec![3],
             shared: None,
         };
-        let out = publish_for_delivery(&delivery, publish.packet_id, false, now);
+        let properties = delivery_properties(&delivery, now);
+        let out = publish_for_delivery(&delivery, &properties, publish.packet_id, false);
         let mut expected = publish.properties.clone();
         expected.subscription_identifiers = vec![3];
-        assert_eq!(out.properties, expected);
-        assert_eq!(out.topic, publish.topic);
-        assert_eq!(out.payload, publish.payload);
+        assert_eq!(out.properties, &expected);
+        assert_eq!(out.topic, publish.topic.as_str());
+        assert_eq!(out.payload, &publish.payload[..]);
         // Zero copy: the payload is the same buffer.
         assert_eq!(out.payload.as_ptr(), publish.payload.as_ptr());
     }
@@ -171,7 +179,7 @@ mod tests {
             subscription_ids: vec![],
             shared: None,
         };
-        let out = publish_for_delivery(&delivery, None, false, now + Duration::from_secs(45));
-        assert_eq!(out.properties.message_expiry_interval, Some(15));
+        let properties = delivery_properties(&delivery, now + Duration::from_secs(45));
+        assert_eq!(properties.message_expiry_interval, Some(15));
     }
 }

@@ -4,7 +4,7 @@
 use std::num::NonZeroU16;
 
 use super::{Channel, Event, SendError, State};
-use crate::codec::{encoded_len, reason, Packet, ProtocolVersion, PubAck, Publish, QoS};
+use crate::codec::{reason, MqttString, Packet, ProtocolVersion, PubAck, Publish, PublishRef, QoS};
 
 impl Channel {
     /// An inbound PUBLISH of an accepted connection.
@@ -114,35 +114,50 @@ impl Channel {
     /// with [`SendError::TooLarge`] and nothing is written [MQTT-3.1.2-24]; the caller then
     /// treats the message as delivered [MQTT-3.1.2-25]. [`SendError::Closed`] unless
     /// connected.
-    pub fn send_publish(&mut self, mut publish: Publish) -> Result<(), SendError> {
+    pub fn send_publish(&mut self, publish: Publish) -> Result<(), SendError> {
+        self.send_publish_ref(publish.view())
+    }
+
+    /// [`Channel::send_publish`] from borrowed parts (a delivery's shared topic and payload).
+    pub fn send_publish_ref(&mut self, publish: PublishRef<'_>) -> Result<(), SendError> {
         if self.state != State::Connected {
             return Err(SendError::Closed);
         }
         let version = self.version.unwrap_or(ProtocolVersion::V5);
+        let max = self.client.topic_alias_maximum;
+        let aliasing = max > 0 && !publish.topic.is_empty();
+        if version != ProtocolVersion::V5 || (!aliasing && publish.properties.topic_alias.is_none()) {
+            return self.send_encoded(&publish);
+        }
+        // 5.0 with aliases: the alias is this connection's, never one the message came with.
+        let mut properties = publish.properties.clone();
+        properties.topic_alias = None;
+        let mut topic = publish.topic;
         let mut new_alias = None;
-        if version == ProtocolVersion::V5 {
-            publish.properties.topic_alias = None;
-            let max = self.client.topic_alias_maximum;
-            if max > 0 && !publish.topic.is_empty() {
-                if let Some(alias) = self.outbound_aliases.get(&publish.topic) {
-                    publish.properties.topic_alias = Some(alias);
-                    publish.topic = Default::default();
-                } else if let Some(alias) = self.outbound_aliases.next_free(max) {
-                    publish.properties.topic_alias = Some(alias);
-                    new_alias = Some((publish.topic.clone(), alias));
-                }
+        if aliasing {
+            if let Some(alias) = self.outbound_aliases.get(topic) {
+                properties.topic_alias = Some(alias);
+                topic = "";
+            } else if let Some(alias) = self.outbound_aliases.next_free(max) {
+                properties.topic_alias = Some(alias);
+                new_alias = Some(alias);
             }
-        } else {
-            publish.properties = Default::default();
         }
-        let packet = Packet::Publish(publish);
-        if encoded_len(&packet, version) as u64 > u64::from(self.client.max_packet_size) {
+        self.send_encoded(&PublishRef { topic, properties: &properties, ..publish })?;
+        if let Some(alias) = new_alias {
+            self.outbound_aliases.insert(MqttString::from(publish.topic.to_owned()), alias);
+        }
+        Ok(())
+    }
+
+    /// Encodes a PUBLISH into the output, unless it is above the client's Maximum Packet
+    /// Size or cannot be encoded (e.g. a topic over 65535 bytes): then nothing is written.
+    fn send_encoded(&mut self, publish: &PublishRef<'_>) -> Result<(), SendError> {
+        let mark = self.tx.len();
+        let encoded = self.codec.encode_publish(publish, &mut self.tx);
+        if encoded.is_err() || (self.tx.len() - mark) as u64 > u64::from(self.client.max_packet_size) {
+            self.tx.truncate(mark);
             return Err(SendError::TooLarge);
-        }
-        // A field the wire cannot carry (e.g. a topic over 65535 bytes) is too large too.
-        self.try_send(&packet).map_err(|_| SendError::TooLarge)?;
-        if let Some((topic, alias)) = new_alias {
-            self.outbound_aliases.insert(topic, alias);
         }
         Ok(())
     }

@@ -39,6 +39,7 @@ mod subscribe;
 
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
+pub use publish::PublishRef;
 
 use primitives::{ptype, Counter, Reader, Sink, VBI_MAX};
 
@@ -100,6 +101,11 @@ impl Codec {
     /// On error nothing is appended.
     pub fn encode(&self, packet: &Packet, buf: &mut BytesMut) -> Result<(), EncodeError> {
         encode(packet, self.version.unwrap_or(ProtocolVersion::V3_1_1), buf)
+    }
+
+    /// Appends an encoded PUBLISH, as [`Codec::encode`].
+    pub fn encode_publish(&self, publish: &PublishRef<'_>, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        encode_publish(publish, self.version.unwrap_or(ProtocolVersion::V3_1_1), buf)
     }
 }
 
@@ -179,16 +185,16 @@ fn check_type_and_flags(ptype: u8, flags: u8, version: ProtocolVersion) -> Resul
 /// Appends `packet` encoded for `version` to `buf`. CONNECT is always encoded for its own
 /// `version` field. On error nothing is appended.
 pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
-    let mut counter = Counter::default();
-    write_body(packet, version, &mut counter)?;
-    let body_len = counter.0;
-    if body_len > VBI_MAX as usize {
-        return Err(EncodeError::PacketTooLarge);
-    }
-    buf.reserve(1 + primitives::vbi_len(body_len) + body_len);
-    BufMut::put_u8(buf, first_byte(packet));
-    buf.put_vbi(body_len)?;
-    write_body(packet, version, buf)
+    encode_framed(packet, version, buf)
+}
+
+/// Appends a PUBLISH encoded for `version` to `buf` (see [`encode`]).
+pub fn encode_publish(
+    publish: &PublishRef<'_>,
+    version: ProtocolVersion,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    encode_framed(publish, version, buf)
 }
 
 /// Size in bytes of the whole encoded packet for `version` (fixed header included), without
@@ -198,15 +204,55 @@ pub fn encode(packet: &Packet, version: ProtocolVersion, buf: &mut BytesMut) -> 
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
     let mut counter = Counter::default();
     // An error only means the packet cannot be sent; the caller learns that from encode.
-    let _ = write_body(packet, version, &mut counter);
+    let _ = packet.write_body(version, &mut counter);
     1 + primitives::vbi_len(counter.0) + counter.0
+}
+
+/// What can be framed: a first byte and a body.
+trait Frame {
+    fn first_byte(&self) -> u8;
+    fn write_body<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError>;
+}
+
+impl Frame for Packet {
+    fn first_byte(&self) -> u8 {
+        first_byte(self)
+    }
+
+    fn write_body<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+        write_body(self, version, s)
+    }
+}
+
+impl Frame for PublishRef<'_> {
+    fn first_byte(&self) -> u8 {
+        (ptype::PUBLISH << 4) | publish::flags(self)
+    }
+
+    fn write_body<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+        publish::encode(self, version, s)
+    }
+}
+
+/// The body is written twice: once to count its length for the fixed header, once for real.
+fn encode_framed<F: Frame>(frame: &F, version: ProtocolVersion, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    let mut counter = Counter::default();
+    frame.write_body(version, &mut counter)?;
+    let body_len = counter.0;
+    if body_len > VBI_MAX as usize {
+        return Err(EncodeError::PacketTooLarge);
+    }
+    buf.reserve(1 + primitives::vbi_len(body_len) + body_len);
+    BufMut::put_u8(buf, frame.first_byte());
+    buf.put_vbi(body_len)?;
+    frame.write_body(version, buf)
 }
 
 fn first_byte(packet: &Packet) -> u8 {
     let (t, flags) = match packet {
         Packet::Connect(_) => (ptype::CONNECT, 0),
         Packet::ConnAck(_) => (ptype::CONNACK, 0),
-        Packet::Publish(p) => (ptype::PUBLISH, publish::flags(p)),
+        Packet::Publish(p) => (ptype::PUBLISH, publish::flags(&p.view())),
         Packet::PubAck(_) => (ptype::PUBACK, 0),
         Packet::PubRec(_) => (ptype::PUBREC, 0),
         Packet::PubRel(_) => (ptype::PUBREL, 0b0010),
@@ -227,7 +273,7 @@ fn write_body<S: Sink>(packet: &Packet, version: ProtocolVersion, s: &mut S) -> 
     match packet {
         Packet::Connect(c) => connect::encode_connect(c, s),
         Packet::ConnAck(c) => connect::encode_connack(c, version, s),
-        Packet::Publish(p) => publish::encode(p, version, s),
+        Packet::Publish(p) => publish::encode(&p.view(), version, s),
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
             acks::encode_puback(a, version, s)
         }

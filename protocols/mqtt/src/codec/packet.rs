@@ -60,6 +60,14 @@ impl QoS {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MqttString(Bytes);
 
+/// Compared, ordered and hashed as its bytes (as `Bytes` is), so maps keyed by it can be
+/// searched with a borrowed `&[u8]`.
+impl std::borrow::Borrow<[u8]> for MqttString {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl MqttString {
     /// Wraps bytes that are already known to be valid UTF-8 without NUL.
     ///

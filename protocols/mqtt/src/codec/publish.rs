@@ -1,5 +1,7 @@
 //! PUBLISH (§3.3).
 
+use std::num::NonZeroU16;
+
 use super::primitives::{qos_bits, Reader, Sink};
 use super::properties;
 use super::{DecodeError, EncodeError, ProtocolVersion, Publish, PublishProperties, QoS};
@@ -18,7 +20,42 @@ pub(crate) fn decode(flags: u8, r: &mut Reader<'_>, version: ProtocolVersion) ->
     Ok(Publish { dup: flags & DUP != 0, qos, retain: flags & RETAIN != 0, topic, packet_id, properties, payload })
 }
 
-pub(crate) fn flags(p: &Publish) -> u8 {
+/// A PUBLISH to encode, borrowing its parts: a delivery's topic and payload are shared by
+/// every subscriber, and encoding from them needs no reference count of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    /// DUP flag.
+    pub dup: bool,
+    /// QoS level.
+    pub qos: QoS,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic Name; empty in 5.0 when a Topic Alias stands for it.
+    pub topic: &'a str,
+    /// Packet Identifier: `Some` exactly when `qos > 0`.
+    pub packet_id: Option<NonZeroU16>,
+    /// 5.0 properties (ignored for older versions).
+    pub properties: &'a PublishProperties,
+    /// Application message.
+    pub payload: &'a [u8],
+}
+
+impl Publish {
+    /// This packet as a [`PublishRef`].
+    pub fn view(&self) -> PublishRef<'_> {
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.as_str(),
+            packet_id: self.packet_id,
+            properties: &self.properties,
+            payload: &self.payload,
+        }
+    }
+}
+
+pub(crate) fn flags(p: &PublishRef<'_>) -> u8 {
     let mut f = (p.qos as u8) << 1;
     if p.dup {
         f |= DUP;
@@ -29,16 +66,16 @@ pub(crate) fn flags(p: &Publish) -> u8 {
     f
 }
 
-pub(crate) fn encode<S: Sink>(p: &Publish, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
-    s.put_string(&p.topic)?;
+pub(crate) fn encode<S: Sink>(p: &PublishRef<'_>, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+    s.put_binary(p.topic.as_bytes())?;
     match (p.qos, p.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) => s.put_u16(id.get()),
         _ => return Err(EncodeError::InvalidField("PUBLISH packet id must be present iff QoS > 0")),
     }
     if version == ProtocolVersion::V5 {
-        properties::write(s, &p.properties)?;
+        properties::write(s, p.properties)?;
     }
-    s.put_slice(&p.payload);
+    s.put_slice(p.payload);
     Ok(())
 }
