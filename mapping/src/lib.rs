@@ -14,7 +14,10 @@
 //! - [`coap`]: the CoAP front-end (EMQX's `/ps` and `/mqtt/connection` scheme).
 //! - [`lwm2m`]: EMQX's LwM2M JSON over MQTT ⇄ LwM2M operations (pure translation).
 //! - [`mountpoint`]: per-client topic prefixes, shared by every front-end.
+//! - `backpressure.rs`: queueing a publisher's batch and pausing it for slow subscribers
+//!   (MQTT and STOMP).
 
+mod backpressure;
 pub mod coap;
 pub mod lwm2m;
 pub mod mountpoint;

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::convert::{delivery_properties, message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
 use super::MqttSettings;
+use crate::backpressure::flush_batch;
 
 /// The per-connection handler of the MQTT front-end.
 #[derive(Debug)]
@@ -38,13 +39,6 @@ pub struct MqttConnection {
     /// Publisher back-pressure: no reading before this.
     read_pause: Option<ReadPause>,
 }
-
-/// Deliveries routed before they are queued, at most: bounds the memory of one batch (a
-/// 4 KB read of small PUBLISHes to a thousand subscribers would otherwise be ~500k).
-const MAX_BATCHED_DELIVERIES: usize = 16 * 1024;
-/// Messages in one batch, at most: what a publisher can add to a subscriber's queue before
-/// it sees that queue congested (back-pressure's overshoot).
-const MAX_BATCHED_MESSAGES: usize = 64;
 
 fn std_now(now: Instant) -> std::time::Instant {
     now.into_std()
@@ -372,12 +366,10 @@ impl MqttConnection {
     /// Queues the routed PUBLISHes; pauses reading if a subscriber is falling behind (give it
     /// time rather than drop its oldest).
     fn flush_publishes(&mut self, batch: &mut PublishBatch, now: Instant) {
-        let Some(session) = &self.session else { return };
-        if batch.is_empty() {
-            return;
-        }
-        if let (Some(drained), Some(pause)) = (session.flush(batch, now), self.settings.publish_backpressure) {
-            self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
+        if let Some(session) = &self.session {
+            if let Some(pause) = flush_batch(session, batch, self.settings.publish_backpressure, now) {
+                self.read_pause = Some(pause);
+            }
         }
     }
 
@@ -454,8 +446,7 @@ impl StreamHandler for MqttConnection {
             if flow == Flow::Close || !consumed {
                 break;
             }
-            if batch.should_flush() || batch.len() >= MAX_BATCHED_DELIVERIES || batch.messages() >= MAX_BATCHED_MESSAGES
-            {
+            if batch.should_flush() {
                 self.flush_publishes(&mut batch, now);
             }
         }

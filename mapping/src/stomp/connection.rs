@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gw_core::bus::{
-    Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, OpenSession, Outbound, QoS, RetainHandling,
-    SessionHandle, SubOptions, SubscriptionFilter, Topic,
+    Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, OpenSession, Outbound, PublishBatch, QoS,
+    RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic,
 };
 use gw_core::conn::{CloseCause, Flow, ReadPause, StreamHandler};
 use gw_stomp::channel::{AckMode, Channel, ChannelConfig, CloseReason, Event};
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::convert::{message_from_send, message_headers};
 use super::StompSettings;
+use crate::backpressure::flush_batch;
 use crate::mountpoint::{MountVars, Mountpoint};
 
 /// A STOMP subscription as the glue knows it.
@@ -72,14 +73,21 @@ impl StompConnection {
         }
     }
 
-    async fn drain_events(&mut self, now: Instant) -> Flow {
+    /// Handles every event the channel has produced. SENDs are routed into `batch`; anything
+    /// else first queues what the batch holds, so it acts after them.
+    async fn drain_events(&mut self, now: Instant, batch: &mut PublishBatch) -> Flow {
         while let Some(event) = self.channel.poll_event() {
+            if !matches!(event, Event::Send { .. }) {
+                self.flush_sends(batch, now);
+            }
             match event {
                 Event::Connect { login, passcode, headers, .. } => {
                     // Boxed: large, runs once (see the MQTT glue).
                     Box::pin(self.on_connect(login, passcode, &headers, now)).await;
                 }
-                Event::Send { destination, headers, body, .. } => self.on_send(&destination, &headers, body, now),
+                Event::Send { destination, headers, body, .. } => {
+                    self.on_send(&destination, &headers, body, now, batch);
+                }
                 Event::Subscribe { id, destination, ack } => self.on_subscribe(id, &destination, ack, now),
                 Event::Unsubscribe { id, .. } => self.on_unsubscribe(&id, now),
                 Event::Ack { ack_ids } => {
@@ -153,7 +161,14 @@ impl StompConnection {
         self.client = Some(client);
     }
 
-    fn on_send(&mut self, destination: &str, headers: &[(String, String)], body: Bytes, now: Instant) {
+    fn on_send(
+        &mut self,
+        destination: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        now: Instant,
+        batch: &mut PublishBatch,
+    ) {
         let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
         let topic = match Topic::new(self.mountpoint.mount(destination).into_owned()) {
             Ok(t) => t,
@@ -164,13 +179,19 @@ impl StompConnection {
             return self.channel.error(&format!("Insufficient permissions for {destination}"), None);
         }
         let message = message_from_send(topic, headers, body, session.client_id());
-        match session.publish(message, now) {
-            Ok(outcome) => {
-                if let (Some(drained), Some(pause)) = (outcome.congested, self.settings.publish_backpressure) {
-                    self.read_pause = Some(ReadPause { until: now + pause, drained: Some(drained) });
-                }
+        // A RECEIPT for it is written only after the batch is queued (`on_input` flushes it
+        // before taking the channel's output).
+        if let Err(e) = session.publish_into(batch, message, now) {
+            self.channel.error(&format!("Invalid destination {destination:?}: {e}"), None);
+        }
+    }
+
+    /// Queues the routed SENDs; pauses reading if a subscriber is falling behind.
+    fn flush_sends(&mut self, batch: &mut PublishBatch, now: Instant) {
+        if let Some(session) = &self.session {
+            if let Some(pause) = flush_batch(session, batch, self.settings.publish_backpressure, now) {
+                self.read_pause = Some(pause);
             }
-            Err(e) => self.channel.error(&format!("Invalid destination {destination:?}: {e}"), None),
         }
     }
 
@@ -274,11 +295,13 @@ impl StreamHandler for StompConnection {
 
     async fn on_input(&mut self, now: Instant, input: &mut BytesMut, out: &mut BytesMut) -> Flow {
         // One frame at a time, so a publisher can be paused between two SENDs; what is left
-        // stays in `input` and the driver hands it back when the pause ends.
+        // stays in `input` and the driver hands it back when the pause ends. The SENDs in
+        // between are routed into one batch (see the MQTT glue).
+        let mut batch = PublishBatch::new();
         while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
             let was_connected = self.channel.is_connected();
             let consumed = self.channel.handle_one(now.into_std(), input);
-            if self.drain_events(now).await == Flow::Close {
+            if self.drain_events(now, &mut batch).await == Flow::Close {
                 break;
             }
             // Frames pipelined behind CONNECT wait in `input` until the CONNECT is answered.
@@ -286,7 +309,11 @@ impl StreamHandler for StompConnection {
             if !consumed && !accepted {
                 break;
             }
+            if batch.should_flush() {
+                self.flush_sends(&mut batch, now);
+            }
         }
+        self.flush_sends(&mut batch, now);
         self.pump(now);
         self.channel.take_transmit(out);
         self.flow()

@@ -16,6 +16,12 @@ use super::session::Session;
 use super::trie::SubscriberId;
 
 const END: u32 = u32::MAX;
+/// Deliveries in one batch, at most: bounds its memory (16 KB of small PUBLISHes to a
+/// thousand subscribers would otherwise be millions).
+const MAX_DELIVERIES: usize = 16 * 1024;
+/// Messages in one batch, at most: what a publisher can add to a subscriber's queue before
+/// it sees that queue congested (back-pressure's overshoot).
+const MAX_MESSAGES: usize = 64;
 
 /// Deliveries routed but not yet queued, grouped by subscriber. Queued by
 /// [`super::SessionHandle::flush`] (or [`super::Bus::flush`]).
@@ -64,16 +70,11 @@ impl PublishBatch {
         self.deliveries.len()
     }
 
-    /// Messages routed into the batch since it was last flushed.
-    pub fn messages(&self) -> usize {
-        self.messages
-    }
-
-    /// Whether a subscriber in the batch was already congested when it joined: the
-    /// publisher should flush now and add nothing more, so that subscriber's queue grows by
-    /// one message per publisher, not by a burst.
+    /// Whether the publisher should queue the batch before adding more: it is full, or a
+    /// subscriber in it was already congested when it joined (then that subscriber's queue
+    /// grows by one message per publisher, not by a burst).
     pub fn should_flush(&self) -> bool {
-        self.flush_now
+        self.flush_now || self.deliveries.len() >= MAX_DELIVERIES || self.messages >= MAX_MESSAGES
     }
 
     pub(crate) fn begin_message(&mut self) {
