@@ -14,6 +14,7 @@ use gw_coap::transaction::TransmissionParams;
 use gw_core::bus::{BusConfig, RetainLimits, SessionLimits, SharedStrategy};
 use gw_core::config::{ByteSize, ConfigDuration};
 use gw_core::conn::dtls::DtlsConfig;
+use gw_core::conn::stream::StreamLimits;
 use gw_core::sys::SysTopicsSettings;
 use gw_lwm2m::blockwise::BlockLimits;
 use gw_lwm2m::object_model::ObjectRegistry;
@@ -878,7 +879,7 @@ pub struct TcpOptions {
 
 impl Default for TcpOptions {
     fn default() -> Self {
-        Self { buffer: ByteSize(16 * 1024) }
+        Self { buffer: ByteSize(StreamLimits::default().read_chunk as u64) }
     }
 }
 

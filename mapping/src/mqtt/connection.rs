@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::convert::{delivery_properties, message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
 use super::MqttSettings;
-use crate::backpressure::flush_batch;
+use crate::backpressure::PublisherPause;
 
 /// The per-connection handler of the MQTT front-end.
 #[derive(Debug)]
@@ -36,8 +36,8 @@ pub struct MqttConnection {
     /// PUBACK/PUBCOMP packet ids read but not yet applied to the session: applied together,
     /// under one lock, before the next deliveries are taken.
     acked: Vec<NonZeroU16>,
-    /// Publisher back-pressure: no reading before this.
-    read_pause: Option<ReadPause>,
+    /// Publisher back-pressure: no reading while paused.
+    read_pause: PublisherPause,
 }
 
 fn std_now(now: Instant) -> std::time::Instant {
@@ -67,7 +67,7 @@ impl MqttConnection {
             close_kind: None,
             outbound: Vec::new(),
             acked: Vec::new(),
-            read_pause: None,
+            read_pause: PublisherPause::default(),
         }
     }
 
@@ -366,11 +366,7 @@ impl MqttConnection {
     /// Queues the routed PUBLISHes; pauses reading if a subscriber is falling behind (give it
     /// time rather than drop its oldest).
     fn flush_publishes(&mut self, batch: &mut PublishBatch, now: Instant) {
-        if let Some(session) = &self.session {
-            if let Some(pause) = flush_batch(session, batch, self.settings.publish_backpressure, now) {
-                self.read_pause = Some(pause);
-            }
-        }
+        self.read_pause.flush(self.session.as_ref(), batch, self.settings.publish_backpressure, now);
     }
 
     /// Sends what the session has for the client, within its inflight window.
@@ -440,7 +436,7 @@ impl StreamHandler for MqttConnection {
         // subscriber in it is congested, or when the input runs out.
         let mut flow = Flow::Continue;
         let mut batch = PublishBatch::new();
-        while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
+        while !self.read_pause.is_active(now) {
             let consumed = self.channel.handle_one(std_now(now), input);
             flow = self.drain_events(now, &mut batch).await;
             if flow == Flow::Close || !consumed {
@@ -504,11 +500,11 @@ impl StreamHandler for MqttConnection {
     }
 
     fn read_pause(&self) -> Option<ReadPause> {
-        self.read_pause.clone()
+        self.read_pause.current()
     }
 
     fn end_read_pause(&mut self) {
-        self.read_pause = None;
+        self.read_pause.end();
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::convert::{message_from_send, message_headers};
 use super::StompSettings;
-use crate::backpressure::flush_batch;
+use crate::backpressure::PublisherPause;
 use crate::mountpoint::{MountVars, Mountpoint};
 
 /// A STOMP subscription as the glue knows it.
@@ -45,7 +45,7 @@ pub struct StompConnection {
     unacked: HashMap<u64, (NonZeroU16, u32)>,
     outbound: Vec<Outbound>,
     /// Publisher back-pressure (see the MQTT glue): no reading before this.
-    read_pause: Option<ReadPause>,
+    read_pause: PublisherPause,
 }
 
 impl StompConnection {
@@ -69,7 +69,7 @@ impl StompConnection {
             next_subscription: 1,
             unacked: HashMap::new(),
             outbound: Vec::new(),
-            read_pause: None,
+            read_pause: PublisherPause::default(),
         }
     }
 
@@ -188,11 +188,7 @@ impl StompConnection {
 
     /// Queues the routed SENDs; pauses reading if a subscriber is falling behind.
     fn flush_sends(&mut self, batch: &mut PublishBatch, now: Instant) {
-        if let Some(session) = &self.session {
-            if let Some(pause) = flush_batch(session, batch, self.settings.publish_backpressure, now) {
-                self.read_pause = Some(pause);
-            }
-        }
+        self.read_pause.flush(self.session.as_ref(), batch, self.settings.publish_backpressure, now);
     }
 
     fn on_subscribe(&mut self, stomp_id: String, destination: &str, ack: AckMode, now: Instant) {
@@ -298,7 +294,7 @@ impl StreamHandler for StompConnection {
         // stays in `input` and the driver hands it back when the pause ends. The SENDs in
         // between are routed into one batch (see the MQTT glue).
         let mut batch = PublishBatch::new();
-        while self.read_pause.as_ref().is_none_or(|p| p.until <= now) {
+        while !self.read_pause.is_active(now) {
             let was_connected = self.channel.is_connected();
             let consumed = self.channel.handle_one(now.into_std(), input);
             if self.drain_events(now, &mut batch).await == Flow::Close {
@@ -348,11 +344,11 @@ impl StreamHandler for StompConnection {
     }
 
     fn read_pause(&self) -> Option<ReadPause> {
-        self.read_pause.clone()
+        self.read_pause.current()
     }
 
     fn end_read_pause(&mut self) {
-        self.read_pause = None;
+        self.read_pause.end();
     }
 
     fn on_shutdown(&mut self, _now: Instant, out: &mut BytesMut) {

@@ -856,11 +856,12 @@ impl SessionHandle {
                 attachment.last_progress = now;
             }
         }
-        let max_len = self.bus.inner.config.session.max_mqueue_len;
-        if self.session.congested.load(Ordering::Relaxed) && st.mqueue.len() * 2 <= max_len {
+        let limits = &self.bus.inner.config.session;
+        let queued = st.mqueue.len();
+        if self.session.congested.load(Ordering::Relaxed) && !limits.is_over_half_full(queued) {
             self.session.congested.store(false, Ordering::Relaxed);
         }
-        let drained = st.drain.as_ref().filter(|d| d.has_waiters() && st.mqueue.len() * 4 <= max_len).cloned();
+        let drained = st.drain.as_ref().filter(|d| d.has_waiters() && limits.is_drained(queued)).cloned();
         drop(st);
         if let Some(signal) = drained {
             signal.wake_one();

@@ -67,6 +67,16 @@ impl SessionLimits {
     pub(crate) fn queue_limits(&self) -> QueueLimits {
         QueueLimits { max_len: self.max_mqueue_len, max_bytes: self.max_mqueue_bytes }
     }
+
+    /// Back-pressure's high watermark: an mqueue more than half full (never when unbounded).
+    pub(crate) fn is_over_half_full(&self, queued: usize) -> bool {
+        self.max_mqueue_len != 0 && queued * 2 > self.max_mqueue_len
+    }
+
+    /// Back-pressure's low watermark: an mqueue down to a quarter wakes a paused publisher.
+    pub(crate) fn is_drained(&self, queued: usize) -> bool {
+        queued * 4 <= self.max_mqueue_len
+    }
 }
 
 /// A will message and its delay (MQTT 5 Will Delay Interval; 0 for older protocols).
@@ -141,7 +151,7 @@ impl Attachment {
     /// Whether a connection with this many queued is a slow consumer publishers should wait for.
     pub(crate) fn is_congested(&self, queued: usize, limits: &SessionLimits, now: Instant) -> bool {
         let Some(window) = limits.publish_backpressure_stall else { return false };
-        limits.max_mqueue_len != 0 && queued * 2 > limits.max_mqueue_len && now - self.last_progress < window
+        limits.is_over_half_full(queued) && now - self.last_progress < window
     }
 }
 
