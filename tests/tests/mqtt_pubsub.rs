@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use gw_server::config::GatewayConfig;
 use gw_tests::codec::{reason, Packet, ProtocolVersion, PubAck, QoS};
-use gw_tests::{connect_packet, pid, publish_packet, spawn_gateway, TestClient};
+use gw_tests::{connect_packet, pid, publish_packet, spawn_gateway, ConfigDuration, TestClient};
 
 const QOS: [QoS; 3] = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
 
@@ -45,8 +46,8 @@ async fn connect_v5_connack_assigned_id_and_ping() {
 /// [MQTT-3.3.5-1]/§4.3: every publish QoS to every subscription QoS; the delivered QoS is
 /// min(publish QoS, granted QoS); QoS 1 gets PUBACK, QoS 2 PUBREC/PUBREL/PUBCOMP, in both
 /// directions, with the packet id of the PUBLISH [MQTT-2.2.1-4].
-async fn qos_matrix(version: ProtocolVersion) {
-    let gw = spawn_gateway(|_| {}).await;
+async fn qos_matrix(version: ProtocolVersion, customize: impl FnOnce(&mut GatewayConfig)) {
+    let gw = spawn_gateway(customize).await;
     let v = version.level();
     let mut sub = TestClient::connect(gw.tcp, connect_packet(version, &format!("qm-sub-{v}"))).await;
     let mut publ = TestClient::connect(gw.tcp, connect_packet(version, &format!("qm-pub-{v}"))).await;
@@ -94,12 +95,22 @@ async fn qos_matrix(version: ProtocolVersion) {
 
 #[tokio::test]
 async fn qos_matrix_v311() {
-    qos_matrix(ProtocolVersion::V3_1_1).await;
+    qos_matrix(ProtocolVersion::V3_1_1, |_| {}).await;
 }
 
 #[tokio::test]
 async fn qos_matrix_v5() {
-    qos_matrix(ProtocolVersion::V5).await;
+    qos_matrix(ProtocolVersion::V5, |_| {}).await;
+}
+
+/// The same exchanges with connections that hibernate whenever they wait 1 ms: each packet
+/// and each delivery wakes a sleeping connection (its socket turns readable, or its doorbell
+/// rings), and nothing is lost or reordered on the way.
+#[tokio::test]
+async fn qos_matrix_with_connections_hibernating_between_packets() {
+    let hibernate_after = ConfigDuration(Some(Duration::from_millis(1)));
+    qos_matrix(ProtocolVersion::V5, |c| c.listeners.tcp.values_mut().for_each(|l| l.hibernate_after = hibernate_after))
+        .await;
 }
 
 /// [MQTT-4.3.3-10]: a QoS 2 PUBLISH resent with DUP and the same packet id before PUBREL is

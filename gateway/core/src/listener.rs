@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
-use crate::conn::stream::{run_stream, BufferedRead, StreamLimits};
+use crate::conn::hibernate;
+use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits};
 use crate::conn::ws::WsByteStream;
 use crate::conn::StreamProtocol;
 use crate::shutdown::Shutdown;
@@ -87,7 +88,8 @@ async fn accept_loop(
     }
 }
 
-/// Serves `protocol` over plain TCP until shutdown.
+/// Serves `protocol` over plain TCP until shutdown; idle connections hibernate after
+/// `limits.stream.hibernate_after`.
 pub async fn serve_tcp<P: StreamProtocol>(
     listener: TcpListener,
     protocol: Arc<P>,
@@ -97,13 +99,14 @@ pub async fn serve_tcp<P: StreamProtocol>(
     let conn_shutdown = shutdown.clone();
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
-        let (reader, writer) = stream.into_split();
         // The driver's future is the task's future itself: wrapped in another async block,
         // its arguments would be stored twice in every connection's task.
-        let task = run_stream(reader, writer, handler, conn_shutdown.clone(), limits.stream, permit);
+        let task = run_tcp(stream, handler, conn_shutdown.clone(), limits.stream, permit);
         tokio::spawn(task.instrument(span_for(protocol.name(), peer)));
     })
     .await;
+    // Sleeping connections need a task to see the shutdown.
+    hibernate::wake_all();
 }
 
 /// Serves `protocol` over WebSocket until shutdown.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gw_core::bus::{Doorbell, DrainSignal};
 use gw_core::conn::datagram::{run_datagram, DatagramLimits, DatagramStats};
+use gw_core::conn::hibernate;
 use gw_core::conn::stream::StreamLimits;
 use gw_core::conn::{CloseCause, DatagramHandler, DatagramProtocol, Flow, ReadPause, StreamHandler, StreamProtocol};
 use gw_core::listener::{serve_tcp, ListenerLimits};
@@ -108,6 +109,8 @@ impl StreamHandler for Lines {
 struct LinesProtocol {
     closed: Arc<Mutex<Vec<CloseCause>>>,
     drain: Arc<DrainSignal>,
+    /// Every connection's doorbell, so a test can ring one from outside.
+    doorbells: Arc<Mutex<Vec<Arc<Doorbell>>>>,
 }
 
 impl StreamProtocol for LinesProtocol {
@@ -116,13 +119,9 @@ impl StreamProtocol for LinesProtocol {
         "lines"
     }
     fn connect(&self, _peer: SocketAddr, _now: Instant) -> Lines {
-        Lines {
-            doorbell: Arc::new(Doorbell::new()),
-            timer: None,
-            pause: None,
-            drain: self.drain.clone(),
-            closed: self.closed.clone(),
-        }
+        let doorbell = Arc::new(Doorbell::new());
+        self.doorbells.lock().push(doorbell.clone());
+        Lines { doorbell, timer: None, pause: None, drain: self.drain.clone(), closed: self.closed.clone() }
     }
 }
 
@@ -154,7 +153,7 @@ async fn start_lines_draining(
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
     let closed = Arc::new(Mutex::new(Vec::new()));
-    let protocol = Arc::new(LinesProtocol { closed: closed.clone(), drain });
+    let protocol = Arc::new(LinesProtocol { closed: closed.clone(), drain, doorbells: Arc::default() });
     let limits = ListenerLimits { max_connections, stream: StreamLimits::default() };
     tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), limits));
     (addr, shutdown, closed)
@@ -190,6 +189,57 @@ async fn stream_driver_runs_input_doorbell_timer_and_close() {
     let n = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await.unwrap().unwrap();
     assert_eq!(n, 0, "closed after the goodbye was flushed");
     wait_for(|| closed.lock().as_slice() == [CloseCause::Handler]).await;
+}
+
+/// The one test of this binary whose connections hibernate: `hibernate::sleeping()` counts
+/// the whole process's sleepers.
+#[tokio::test]
+async fn an_idle_connection_hibernates_and_wakes_for_input_doorbell_timer_close_and_shutdown() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::new();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let doorbells = Arc::new(Mutex::new(Vec::new()));
+    let protocol =
+        Arc::new(LinesProtocol { closed: closed.clone(), drain: Arc::default(), doorbells: doorbells.clone() });
+    let stream = StreamLimits { hibernate_after: Some(Duration::from_millis(20)), ..StreamLimits::default() };
+    tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), ListenerLimits { max_connections: 10, stream }));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(b"hello\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "HELLO");
+    wait_for(|| hibernate::sleeping() == 1).await;
+
+    // Input wakes it (and what arrives is read whole).
+    s.write_all(b"again\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "AGAIN");
+    wait_for(|| hibernate::sleeping() == 1).await;
+
+    // Its doorbell wakes it.
+    doorbells.lock()[0].ring();
+    assert_eq!(read_line(&mut s, &mut buf).await, "rung");
+    wait_for(|| hibernate::sleeping() == 1).await;
+
+    // Its deadline wakes it: the 50 ms timer outlasts the 20 ms before it sleeps.
+    s.write_all(b"later\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "timer");
+    wait_for(|| hibernate::sleeping() == 1).await;
+
+    // The peer closing wakes it to be closed.
+    drop(s);
+    wait_for(|| closed.lock().as_slice() == [CloseCause::PeerClosed]).await;
+    assert_eq!(hibernate::sleeping(), 0);
+
+    // The listener's shutdown wakes sleepers to say goodbye.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"hi\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "HI");
+    wait_for(|| hibernate::sleeping() == 1).await;
+    shutdown.cancel();
+    assert_eq!(read_line(&mut s, &mut buf).await, "shutdown");
+    wait_for(|| closed.lock().len() == 2).await;
+    assert_eq!(closed.lock()[1], CloseCause::Shutdown);
+    assert_eq!(hibernate::sleeping(), 0);
 }
 
 #[tokio::test]

@@ -99,7 +99,11 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
         let bound = listener.local_addr()?;
         tracing::info!(listener = %format!("tcp:{name}"), addr = %bound, "mqtt_listener_started");
         listeners.push(BoundListener { kind: "mqtt:tcp", name: name.clone(), addr: bound });
-        let stream = StreamLimits { read_chunk: buffer_size(l.tcp_options.buffer), ..stream_limits };
+        let stream = StreamLimits {
+            read_chunk: buffer_size(l.tcp_options.buffer),
+            hibernate_after: l.hibernate_after.get(),
+            ..stream_limits
+        };
         let limits = ListenerLimits { max_connections: l.max_connections, stream };
         tasks.spawn(serve_tcp(listener, mqtt.clone(), shutdown.clone(), limits));
     }
@@ -139,7 +143,10 @@ pub async fn start(config: GatewayConfig) -> anyhow::Result<Running> {
             let bound = listener.local_addr()?;
             tracing::info!(listener = %format!("tcp:{name}"), addr = %bound, "stomp_listener_started");
             listeners.push(BoundListener { kind: "stomp:tcp", name: name.clone(), addr: bound });
-            tasks.spawn(serve_tcp(listener, stomp.clone(), shutdown.clone(), limits_for(l.max_connections)));
+            let mut limits = limits_for(l.max_connections);
+            limits.stream.read_chunk = buffer_size(l.tcp_options.buffer);
+            limits.stream.hibernate_after = l.hibernate_after.get();
+            tasks.spawn(serve_tcp(listener, stomp.clone(), shutdown.clone(), limits));
         }
         for (name, l) in st.listeners.ws.iter().filter(|(_, l)| l.enable) {
             let listener = bind(&l.bind, &format!("gateway.stomp.listeners.ws.{name}")).await?;

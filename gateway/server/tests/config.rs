@@ -49,6 +49,10 @@ fn bad_values_name_the_key() {
     assert!(e.contains("mqtt.max_qos_allowed"), "{e}");
     let e = load("[listeners.tcp.default]\nbind = \"nowhere\"").unwrap_err();
     assert!(e.contains("listeners.tcp.default.bind"), "{e}");
+    let e = load("[listeners.tcp.default]\nhibernate_after = \"0s\"").unwrap_err();
+    assert!(e.contains("listeners.tcp.default.hibernate_after"), "{e}");
+    let e = load("[gateway.stomp.listeners.tcp.default]\nhibernate_after = \"0s\"").unwrap_err();
+    assert!(e.contains("gateway.stomp.listeners.tcp.default.hibernate_after"), "{e}");
     let e = load("[mqtt]\nno_such_key = 1").unwrap_err();
     assert!(e.contains("no_such_key"), "{e}");
 }
@@ -62,6 +66,8 @@ fn values_parse_as_emqx_writes_them() {
     assert_eq!(c.bus().session.retry_interval, Some(std::time::Duration::from_secs(30)));
     let c = load("[listeners.tcp.default.tcp_options]\nbuffer = \"4KB\"").unwrap();
     assert_eq!(c.listeners.tcp["default"].tcp_options.buffer.0, 4096);
+    let c = load("[listeners.tcp.default]\nhibernate_after = \"disabled\"").unwrap();
+    assert_eq!(c.listeners.tcp["default"].hibernate_after.get(), None);
     // Back-pressure off turns the stall window off too: nothing pauses publishers.
     let c = load("[mqtt]\npublish_backpressure = \"disabled\"").unwrap();
     assert_eq!(c.bus().session.publish_backpressure_stall, None);

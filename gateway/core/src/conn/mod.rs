@@ -8,6 +8,7 @@
 
 pub mod datagram;
 pub mod dtls;
+pub mod hibernate;
 pub mod stream;
 pub mod ws;
 

@@ -4,7 +4,8 @@
 //! handler's timer, using only cancel-safe futures (`readable` + `try_read_buf`, `write_buf`,
 //! `Notify::notified`, `sleep_until`). Reading stops while the write buffer is above its high
 //! watermark, so a client that does not read cannot make the gateway buffer without bound.
-//! An idle connection holds no read or write buffer.
+//! An idle connection holds no read or write buffer, and an idle plain-TCP connection gives
+//! up its task after a while (`conn::hibernate`).
 
 use std::future::Future;
 use std::io;
@@ -12,9 +13,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
+use tracing::Instrument;
 
+use super::hibernate::{self, Resume};
 use super::{CloseCause, Flow, StreamHandler};
 use crate::bus::DrainSignal;
 use crate::shutdown::Shutdown;
@@ -28,11 +32,19 @@ pub struct StreamLimits {
     pub read_chunk: usize,
     /// How long to try to flush the last bytes before closing.
     pub flush_timeout: Duration,
+    /// A plain-TCP connection with nothing to do for this long hibernates ([`run_tcp`]);
+    /// `None` keeps every connection in its task.
+    pub hibernate_after: Option<Duration>,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        Self { write_high_watermark: 1 << 20, read_chunk: 16384, flush_timeout: Duration::from_secs(5) }
+        Self {
+            write_high_watermark: 1 << 20,
+            read_chunk: 16384,
+            flush_timeout: Duration::from_secs(5),
+            hibernate_after: None,
+        }
     }
 }
 
@@ -92,6 +104,84 @@ pub async fn run_stream<R, W, H>(
     W: AsyncWrite + Unpin + Send,
     H: StreamHandler,
 {
+    // Only a plain socket can be handed to the hibernation reactor.
+    let limits = StreamLimits { hibernate_after: None, ..limits };
+    if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shutdown, limits).await {
+        close(writer, output, handler, cause, limits, permit).await;
+    }
+}
+
+/// Runs one plain-TCP connection as [`run_stream`] does, except that after
+/// `limits.hibernate_after` with nothing to do the connection goes to sleep
+/// (`conn::hibernate`) and this task ends; a new one starts when there is something to do.
+pub async fn run_tcp<H: StreamHandler>(
+    socket: TcpStream,
+    handler: H,
+    shutdown: Shutdown,
+    limits: StreamLimits,
+    permit: OwnedSemaphorePermit,
+) {
+    let runtime = tokio::runtime::Handle::current();
+    let mut asleep = Asleep { handler, shutdown, limits, permit, runtime, span: tracing::Span::current() };
+    let mut socket = socket;
+    loop {
+        let (mut reader, mut writer) = socket.into_split();
+        let Asleep { handler, shutdown, .. } = &mut asleep;
+        if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, handler, shutdown, limits).await {
+            let Asleep { handler, permit, .. } = asleep;
+            return close(writer, output, handler, cause, limits, permit).await;
+        }
+        let Ok(whole) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
+        let deadline = asleep.handler.next_timeout().map(Instant::into_std);
+        let doorbell = asleep.handler.doorbell();
+        let shutdown = asleep.shutdown.clone();
+        match hibernate::sleep(whole, doorbell, deadline, &shutdown, asleep) {
+            Ok(()) => return,
+            // Bytes arrived as it fell asleep: go on in this task.
+            Err((whole, awake)) => (socket, asleep) = (whole, awake),
+        }
+    }
+}
+
+/// A connection asleep (`conn::hibernate`): what its next task needs.
+struct Asleep<H> {
+    handler: H,
+    shutdown: Shutdown,
+    limits: StreamLimits,
+    permit: OwnedSemaphorePermit,
+    runtime: tokio::runtime::Handle,
+    /// The connection's log span, for its next task.
+    span: tracing::Span,
+}
+
+impl<H: StreamHandler> Resume for Asleep<H> {
+    fn resume(self: Box<Self>, socket: TcpStream) {
+        let Self { handler, shutdown, limits, permit, runtime, span } = *self;
+        drop(runtime.spawn(run_tcp(socket, handler, shutdown, limits, permit).instrument(span)));
+    }
+}
+
+/// How [`drive`] stopped.
+enum Ending {
+    /// The connection is over; `BytesMut` holds output still to flush.
+    Closed(CloseCause, BytesMut),
+    /// Nothing happened for `hibernate_after`: no buffered input or output, no pause.
+    Idle,
+}
+
+/// The driver's loop: runs the handler until the connection closes or goes idle.
+async fn drive<R, W, H>(
+    reader: &mut R,
+    writer: &mut W,
+    handler: &mut H,
+    shutdown: &Shutdown,
+    limits: StreamLimits,
+) -> Ending
+where
+    R: ReadSide,
+    W: AsyncWrite + Unpin + Send,
+    H: StreamHandler,
+{
     let doorbell = handler.doorbell();
     let mut input = BytesMut::new();
     let mut output = BytesMut::new();
@@ -105,23 +195,24 @@ pub async fn run_stream<R, W, H>(
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut timer_at = None;
+    let mut last_activity = Instant::now();
     let cause = loop {
         let paused = handler.read_pause().filter(|p| p.until > Instant::now());
         if held_input && paused.is_none() {
             held_input = false;
             if !input.is_empty() {
                 let flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
-                held_input = is_paused(&handler);
+                held_input = is_paused(handler);
                 if flow == Flow::Close {
                     break CloseCause::Handler;
                 }
                 continue;
             }
         }
-        let deadline = match (handler.next_timeout(), paused.as_ref().map(|p| p.until)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let idle = input.is_empty() && output.is_empty() && !needs_flush && !held_input && paused.is_none();
+        let hibernate_at = limits.hibernate_after.filter(|_| idle).map(|after| last_activity + after);
+        let deadline =
+            [handler.next_timeout(), paused.as_ref().map(|p| p.until), hibernate_at].into_iter().flatten().min();
         let reading_paused = paused.is_some();
         let drained = paused.and_then(|p| p.drained);
         if let Some(at) = deadline.filter(|at| timer_at != Some(*at)) {
@@ -136,7 +227,7 @@ pub async fn run_stream<R, W, H>(
                 handler.on_shutdown(Instant::now(), &mut output);
                 break CloseCause::Shutdown;
             }
-            written = write_or_flush(&mut writer, &mut output), if !output.is_empty() || needs_flush => match written {
+            written = write_or_flush(writer, &mut output), if !output.is_empty() || needs_flush => match written {
                 Ok(Some(0)) => break CloseCause::Io(io::ErrorKind::WriteZero),
                 Ok(Some(_)) => needs_flush = true,
                 Ok(None) => needs_flush = false,
@@ -148,7 +239,7 @@ pub async fn run_stream<R, W, H>(
                 // connection's task; one small allocation per read.
                 Ok(_) => {
                     flow = Box::pin(handler.on_input(Instant::now(), &mut input, &mut output)).await;
-                    held_input = is_paused(&handler);
+                    held_input = is_paused(handler);
                 }
                 Err(e) => break CloseCause::Io(e.kind()),
             },
@@ -157,9 +248,15 @@ pub async fn run_stream<R, W, H>(
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
             () = &mut timer, if deadline.is_some() => {
-                flow = handler.on_timeout(Instant::now(), &mut output);
+                let now = Instant::now();
+                let handler_due = handler.next_timeout().is_some_and(|at| at <= now);
+                if hibernate_at.is_some_and(|at| at <= now) && !handler_due {
+                    return Ending::Idle;
+                }
+                flow = handler.on_timeout(now, &mut output);
             }
         }
+        last_activity = Instant::now();
         // An idle connection keeps no buffers (issue: < 1 KB per idle connection).
         if input.is_empty() && input.capacity() > 0 {
             input = BytesMut::new();
@@ -171,6 +268,22 @@ pub async fn run_stream<R, W, H>(
             break CloseCause::Handler;
         }
     };
+    Ending::Closed(cause, output)
+}
+
+/// Flushes what is left (unless the socket failed), closes the write side and tells the
+/// handler; the connection-limit permit goes last.
+async fn close<W, H>(
+    mut writer: W,
+    output: BytesMut,
+    mut handler: H,
+    cause: CloseCause,
+    limits: StreamLimits,
+    permit: OwnedSemaphorePermit,
+) where
+    W: AsyncWrite + Unpin + Send,
+    H: StreamHandler,
+{
     if !matches!(cause, CloseCause::Io(_)) && !output.is_empty() {
         let flush = async {
             writer.write_all(&output).await?;

@@ -1,0 +1,216 @@
+//! Hibernation: an idle plain-TCP connection gives up its task.
+//!
+//! A waiting connection's task (tokio's task cell with the driver's future) is most of what
+//! an idle connection costs, and most connections of an IoT gateway wait nearly all the time.
+//! A connection that has had nothing to do for its listener's `hibernate_after` is put to
+//! sleep here instead and its task ends: its socket stays registered with tokio, with a waker
+//! of its own instead of a task's, and its handler waits in a slot until the socket turns
+//! readable (data, or the peer closing), its doorbell rings, its handler's deadline passes or
+//! its listener shuts down. Then it gets a new task. Waking costs a task spawn, no system
+//! call, so connections can hibernate soon after they fall quiet. (EMQX hibernates an idle
+//! connection process for the same reason.)
+//!
+//! The slots are one table per process, as the doorbell of a sleeping connection finds its
+//! sleeper by slot number alone (four bytes per doorbell, not a pointer and a waker); a
+//! thread wakes the sleepers whose deadline passed.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Once};
+use std::task::{Context, Wake, Waker};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use tokio::net::TcpStream;
+
+use crate::bus::Doorbell;
+use crate::shutdown::Shutdown;
+
+/// What it takes to give a sleeping connection a task again.
+pub(crate) trait Resume: Send {
+    /// Starts a task for the connection on `socket`.
+    fn resume(self: Box<Self>, socket: TcpStream);
+}
+
+/// A connection asleep.
+struct Sleeper {
+    socket: TcpStream,
+    doorbell: Arc<Doorbell>,
+    deadline: Option<Instant>,
+    resume: Box<dyn Resume>,
+}
+
+struct Slot {
+    /// Tells a late waker of an earlier sleeper in this slot from one of the current sleeper.
+    generation: u32,
+    sleeper: Option<Sleeper>,
+}
+
+struct Slots {
+    slots: Vec<Slot>,
+    vacant: Vec<u32>,
+    /// Sleepers with a deadline, earliest first.
+    deadlines: BTreeSet<(Instant, u32)>,
+}
+
+static SLOTS: Mutex<Slots> = Mutex::new(Slots { slots: Vec::new(), vacant: Vec::new(), deadlines: BTreeSet::new() });
+
+/// Rung when a sleeper's deadline is earlier than the deadline thread waits for.
+static DEADLINE_CHANGED: Condvar = Condvar::new();
+
+impl Slots {
+    /// The slot (and its generation) the next [`Slots::insert`] fills.
+    fn next(&self) -> (u32, u32) {
+        match self.vacant.last() {
+            Some(&slot) => (slot, self.slots[slot as usize].generation),
+            None => (self.slots.len() as u32, 0),
+        }
+    }
+
+    fn insert(&mut self, slot: u32, sleeper: Sleeper) {
+        debug_assert_eq!(slot, self.next().0);
+        if let Some(at) = sleeper.deadline {
+            self.deadlines.insert((at, slot));
+        }
+        if self.vacant.pop().is_some() {
+            self.slots[slot as usize].sleeper = Some(sleeper);
+        } else {
+            self.slots.push(Slot { generation: 0, sleeper: Some(sleeper) });
+        }
+    }
+
+    /// Empties `slot` if it holds a sleeper for which `is_ours` holds.
+    fn take_if(&mut self, slot: u32, is_ours: impl FnOnce(&Slot) -> bool) -> Option<Sleeper> {
+        let entry = self.slots.get_mut(slot as usize).filter(|e| e.sleeper.is_some() && is_ours(e))?;
+        let sleeper = entry.sleeper.take()?;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.vacant.push(slot);
+        if let Some(at) = sleeper.deadline {
+            self.deadlines.remove(&(at, slot));
+        }
+        sleeper.doorbell.set_sleeping(None);
+        Some(sleeper)
+    }
+}
+
+impl Sleeper {
+    fn wake(self) {
+        self.resume.resume(self.socket);
+    }
+}
+
+/// Wakes the sleeper in `slot` if `is_ours` says it is the one meant.
+fn wake_if(slot: u32, is_ours: impl FnOnce(&Slot) -> bool) {
+    // The lock is released before the sleeper gets its task.
+    let sleeper = SLOTS.lock().take_if(slot, is_ours);
+    if let Some(sleeper) = sleeper {
+        sleeper.wake();
+    }
+}
+
+/// Wakes the sleeper of one slot and generation when its socket turns readable.
+struct ReadableWaker {
+    slot: u32,
+    generation: u32,
+}
+
+impl Wake for ReadableWaker {
+    fn wake(self: Arc<Self>) {
+        wake_if(self.slot, |e| e.generation == self.generation);
+    }
+}
+
+/// Puts a connection to sleep until its socket turns readable, its doorbell rings,
+/// `deadline` passes or `shutdown` is cancelled. Gives the socket and `resume` back if the
+/// socket is readable already: the caller goes on in its task.
+pub(crate) fn sleep<R: Resume + 'static>(
+    socket: TcpStream,
+    doorbell: Arc<Doorbell>,
+    deadline: Option<Instant>,
+    shutdown: &Shutdown,
+    resume: R,
+) -> Result<(), (TcpStream, R)> {
+    let mut slots = SLOTS.lock();
+    let (slot, generation) = slots.next();
+    // The socket's read waker becomes this slot's, before the slot is filled: a readiness
+    // event that comes meanwhile waits for the lock, then finds the sleeper.
+    let waker = Waker::from(Arc::new(ReadableWaker { slot, generation }));
+    if socket.poll_read_ready(&mut Context::from_waker(&waker)).is_ready() {
+        return Err((socket, resume));
+    }
+    slots.insert(slot, Sleeper { socket, doorbell: doorbell.clone(), deadline, resume: Box::new(resume) });
+    doorbell.set_sleeping(Some(slot));
+    let earliest = slots.deadlines.first().is_some_and(|&(_, first)| first == slot);
+    drop(slots);
+    if earliest {
+        start_deadline_thread();
+        DEADLINE_CHANGED.notify_one();
+    }
+    if shutdown.is_cancelled() {
+        // The listener's `wake_all` may have run before this sleeper was in.
+        wake_if(slot, |e| e.generation == generation);
+    } else if doorbell.take_ring() {
+        // A ring between the task's last look at the doorbell and `set_sleeping` found no
+        // sleeper to wake. Rung again: it wakes the sleeper and leaves the new task a permit.
+        doorbell.ring();
+    }
+    Ok(())
+}
+
+/// The doorbell of the connection asleep in `slot` rang: give it a task.
+pub(crate) fn wake(slot: u32, doorbell: &Doorbell) {
+    // The slot may hold another connection by now (this one woke for another reason).
+    wake_if(slot, |e| e.sleeper.as_ref().is_some_and(|s| std::ptr::eq(&*s.doorbell, doorbell)));
+}
+
+/// Gives every sleeping connection its task back; listeners call this when they shut down,
+/// so their connections see the shutdown. (Connections of other listeners woken with them go
+/// back to sleep after their `hibernate_after`.)
+pub fn wake_all() {
+    let sleepers: Vec<Sleeper> = {
+        let mut slots = SLOTS.lock();
+        (0..slots.slots.len() as u32).filter_map(|slot| slots.take_if(slot, |_| true)).collect()
+    };
+    sleepers.into_iter().for_each(Sleeper::wake);
+}
+
+/// How many connections sleep right now.
+pub fn sleeping() -> usize {
+    let slots = SLOTS.lock();
+    slots.slots.len() - slots.vacant.len()
+}
+
+fn start_deadline_thread() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new().name("gw-hibernate".into()).spawn(wake_at_deadlines);
+        if let Err(e) = spawned {
+            // Sleepers still wake for input, deliveries and shutdown; a dead peer is then
+            // only noticed by TCP.
+            tracing::error!(error = %e, "hibernation_deadline_thread_failed");
+        }
+    });
+}
+
+/// The deadline thread: wakes each sleeper whose deadline passed.
+fn wake_at_deadlines() {
+    let mut slots = SLOTS.lock();
+    loop {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(&(_, slot)) = slots.deadlines.first().filter(|&&(at, _)| at <= now) {
+            due.extend(slots.take_if(slot, |_| true));
+        }
+        if !due.is_empty() {
+            drop(slots);
+            due.into_iter().for_each(Sleeper::wake);
+            slots = SLOTS.lock();
+            continue;
+        }
+        match slots.deadlines.first() {
+            Some(&(at, _)) => {
+                DEADLINE_CHANGED.wait_until(&mut slots, at);
+            }
+            None => DEADLINE_CHANGED.wait(&mut slots),
+        }
+    }
+}
