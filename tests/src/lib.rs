@@ -13,8 +13,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gw_core::bus::Bus;
 use gw_mqtt::codec::{
-    Codec, ConnAck, Connect, ConnectProperties, Disconnect, MqttString, Packet, ProtocolVersion, PubAck, Publish,
-    PublishProperties, QoS, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,
+    Codec, ConnAck, Connect, ConnectProperties, Disconnect, MqttString, Packet, ProtocolVersion, PubAck, Publish, QoS,
+    SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,
 };
 use gw_server::{GatewayConfig, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,7 +132,7 @@ pub fn publish_packet(topic: &str, payload: &[u8], qos: QoS) -> Publish {
         retain: false,
         topic: MqttString::from(topic.to_owned()),
         packet_id: None,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::copy_from_slice(payload),
     }
 }

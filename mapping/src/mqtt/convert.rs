@@ -143,7 +143,8 @@ mod tests {
                 ],
                 subscription_identifiers: Vec::new(),
                 content_type: Some(MqttString::from("application/json")),
-            },
+            }
+            .into(),
             payload: Bytes::from_static(b"{}"),
         };
         let topic = Topic::new("a/b").unwrap();
@@ -158,7 +159,7 @@ mod tests {
         };
         let properties = delivery_properties(&delivery, now);
         let out = publish_for_delivery(&delivery, &properties, publish.packet_id, false);
-        let mut expected = publish.properties.clone();
+        let mut expected = (*publish.properties).clone();
         expected.subscription_identifiers = vec![3];
         assert_eq!(out.properties, &expected);
         assert_eq!(out.topic, publish.topic.as_str());

@@ -15,7 +15,7 @@ fn publish_64() -> Packet {
         retain: false,
         topic: MqttString::from("site/7/sensor/temperature"),
         packet_id: NonZeroU16::new(42),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::from(vec![0xA5; 64]),
     })
 }
@@ -31,7 +31,8 @@ fn publish_v5_props() -> Packet {
         user_properties: vec![(MqttString::from("unit"), MqttString::from("celsius"))],
         subscription_identifiers: vec![17],
         content_type: Some(MqttString::from("application/octet-stream")),
-    };
+    }
+    .into();
     Packet::Publish(p)
 }
 

@@ -12,8 +12,7 @@ use bytes::{Bytes, BytesMut};
 use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event, SendError};
 use gw_mqtt::codec::{
     reason, Auth, Codec, ConnAck, Connect, Disconnect, DisconnectProperties, LastWill, MqttString, Packet,
-    ProtocolVersion, PubAck, Publish, PublishProperties, QoS, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
-    Unsubscribe,
+    ProtocolVersion, PubAck, Publish, QoS, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 
 use ProtocolVersion::{V3_1, V3_1_1, V5};
@@ -44,7 +43,7 @@ fn publish(topic: &'static str, qos: QoS, id: Option<u16>) -> Publish {
         retain: false,
         topic: topic.into(),
         packet_id: id.map(pid),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(b"hello"),
     }
 }

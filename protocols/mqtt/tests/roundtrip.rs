@@ -180,7 +180,7 @@ fn publish(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     (any::<bool>(), qos(), any::<bool>(), string(), packet_id(), v5_only(v, publish_properties()), binary()).prop_map(
         |(dup, qos, retain, topic, id, properties, payload)| {
             let packet_id = (qos != QoS::AtMostOnce).then_some(id);
-            Packet::Publish(Publish { dup, qos, retain, topic, packet_id, properties, payload })
+            Packet::Publish(Publish { dup, qos, retain, topic, packet_id, properties: properties.into(), payload })
         },
     )
 }

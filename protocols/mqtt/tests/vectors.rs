@@ -243,7 +243,7 @@ fn publish(qos: QoS, id: Option<u16>, dup: bool, retain: bool) -> Publish {
         retain,
         topic: s("a/b"),
         packet_id: id.map(nz),
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         payload: Bytes::from_static(b"hi"),
     }
 }
@@ -302,7 +302,8 @@ fn publish_v5_topic_alias_user_properties_subscription_ids() {
         user_properties: vec![(s("k"), s("v")), (s("k"), s("w"))],
         subscription_identifiers: vec![1, 128],
         ..Default::default()
-    };
+    }
+    .into();
     vector(&bytes, Some(V5), Packet::Publish(p));
 }
 
@@ -322,7 +323,7 @@ fn publish_v5_empty_topic_is_accepted_at_codec_level() {
         retain: false,
         topic: s(""),
         packet_id: None,
-        properties: PublishProperties { topic_alias: Some(7), ..Default::default() },
+        properties: PublishProperties { topic_alias: Some(7), ..Default::default() }.into(),
         payload: Bytes::new(),
     };
     vector(&bytes, Some(V5), Packet::Publish(p));
@@ -589,7 +590,7 @@ fn publish_with_rl(rl: usize) -> Packet {
         retain: false,
         topic: s(""),
         packet_id: None,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         // `vec![0; n]` maps zeroed pages lazily, so the 256 MiB case costs no memory
         // unless it is written out.
         payload: Bytes::from(vec![0u8; rl - 2]),

@@ -18,6 +18,7 @@
 //! - `reason.rs`: reason and return code constants ([`reason`]).
 //! - `primitives.rs`: §1.5 data types, Variable Byte Integer, fixed header, output sinks.
 //! - `properties.rs`: 5.0 properties, the allowed set per packet type.
+//! - `property_box.rs`: [`PropertyBox`], property sets stored out of line so packets stay small.
 //! - `connect.rs`: CONNECT and CONNACK.
 //! - `publish.rs`: PUBLISH.
 //! - `acks.rs`: PUBACK/PUBREC/PUBREL/PUBCOMP, SUBACK, UNSUBACK.
@@ -33,12 +34,14 @@ mod error;
 mod packet;
 mod primitives;
 mod properties;
+mod property_box;
 mod publish;
 pub mod reason;
 mod subscribe;
 
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;
+pub use property_box::{EmptyProperties, PropertyBox};
 pub use publish::PublishRef;
 
 use primitives::{ptype, Counter, Reader, Sink, VBI_MAX};

@@ -9,6 +9,8 @@ use std::num::NonZeroU16;
 
 use bytes::Bytes;
 
+use super::PropertyBox;
+
 /// Protocol level byte of CONNECT (§3.1.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProtocolVersion {
@@ -336,8 +338,9 @@ pub struct Publish {
     pub topic: MqttString,
     /// Packet Identifier: `Some` exactly when `qos > 0`.
     pub packet_id: Option<NonZeroU16>,
-    /// 5.0 properties.
-    pub properties: PublishProperties,
+    /// 5.0 properties, out of line: most PUBLISHes have none, and a PUBLISH is moved by
+    /// value per message.
+    pub properties: PropertyBox<PublishProperties>,
     /// Application message.
     pub payload: Bytes,
 }

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use super::primitives::{measure, Reader, Sink, VBI_MAX};
 use super::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DecodeError, DisconnectProperties,
-    EncodeError, MqttString, PublishProperties, SubscribeProperties, UserProperties, WillProperties,
+    EmptyProperties, EncodeError, MqttString, PropertyBox, PublishProperties, SubscribeProperties, UserProperties,
+    WillProperties,
 };
 
 /// Property identifiers (§2.2.2.2).
@@ -156,6 +157,18 @@ pub(crate) trait PropSet: Default {
     fn apply(&mut self, pid: u8, v: Value) -> Result<(), DecodeError>;
     /// Writes every present property (without the Property Length).
     fn write<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError>;
+}
+
+/// A set stored out of line reads and writes as the set itself. The box is allocated by the
+/// first property applied, so an empty Property Length leaves it unallocated.
+impl<P: PropSet + EmptyProperties> PropSet for PropertyBox<P> {
+    fn apply(&mut self, pid: u8, v: Value) -> Result<(), DecodeError> {
+        (**self).apply(pid, v)
+    }
+
+    fn write<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError> {
+        (**self).write(s)
+    }
 }
 
 /// Reads Property Length and the properties it covers.

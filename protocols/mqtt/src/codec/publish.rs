@@ -15,7 +15,8 @@ pub(crate) fn decode(flags: u8, r: &mut Reader<'_>, version: ProtocolVersion) ->
     // An empty topic is left to the channel: it is legal in 5.0 together with a Topic Alias.
     let topic = r.string()?;
     let packet_id = if qos == QoS::AtMostOnce { None } else { Some(r.packet_id()?) };
-    let properties = if version == ProtocolVersion::V5 { properties::read(r)? } else { PublishProperties::default() };
+    // Without properties (3.x, or an empty Property Length) nothing is allocated for them.
+    let properties = if version == ProtocolVersion::V5 { properties::read(r)? } else { Default::default() };
     let payload = r.take_rest();
     Ok(Publish { dup: flags & DUP != 0, qos, retain: flags & RETAIN != 0, topic, packet_id, properties, payload })
 }
