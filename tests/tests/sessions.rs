@@ -298,7 +298,8 @@ async fn disconnect_session_expiry_override() {
     let mut c = TestClient::connect(gw.tcp, v5_session("dse-1", true, 300)).await;
     c.send(Packet::Disconnect(gw_tests::codec::Disconnect {
         reason_code: 0,
-        properties: gw_tests::codec::DisconnectProperties { session_expiry_interval: Some(0), ..Default::default() },
+        properties: gw_tests::codec::DisconnectProperties { session_expiry_interval: Some(0), ..Default::default() }
+            .into(),
     }))
     .await;
     c.expect_closed().await;
@@ -307,7 +308,8 @@ async fn disconnect_session_expiry_override() {
     let mut c = TestClient::v5(gw.tcp, "dse-2").await;
     c.send(Packet::Disconnect(gw_tests::codec::Disconnect {
         reason_code: 0,
-        properties: gw_tests::codec::DisconnectProperties { session_expiry_interval: Some(30), ..Default::default() },
+        properties: gw_tests::codec::DisconnectProperties { session_expiry_interval: Some(30), ..Default::default() }
+            .into(),
     }))
     .await;
     c.expect_disconnect(reason::PROTOCOL_ERROR).await;

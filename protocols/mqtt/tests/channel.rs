@@ -874,7 +874,7 @@ fn mqtt_3_12_4_1_pingreq_gets_pingresp() {
 fn disconnect_with_expiry(expiry: Option<u32>) -> Packet {
     Packet::Disconnect(Disconnect {
         reason_code: 0,
-        properties: DisconnectProperties { session_expiry_interval: expiry, ..Default::default() },
+        properties: DisconnectProperties { session_expiry_interval: expiry, ..Default::default() }.into(),
     })
 }
 

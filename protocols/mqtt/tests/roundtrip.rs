@@ -149,8 +149,9 @@ fn connack_properties() -> impl Strategy<Value = ConnAckProperties> {
 
 fn connack(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     let code = if v == ProtocolVersion::V5 { any::<u8>().boxed() } else { (0u8..=5).boxed() };
-    (any::<bool>(), code, v5_only(v, connack_properties()))
-        .prop_map(|(session_present, code, properties)| Packet::ConnAck(ConnAck { session_present, code, properties }))
+    (any::<bool>(), code, v5_only(v, connack_properties())).prop_map(|(session_present, code, properties)| {
+        Packet::ConnAck(ConnAck { session_present, code, properties: properties.into() })
+    })
 }
 
 fn publish_properties() -> impl Strategy<Value = PublishProperties> {
@@ -201,7 +202,7 @@ fn reason(v: ProtocolVersion) -> BoxedStrategy<u8> {
 fn pub_ack(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     (0..4u8, packet_id(), reason(v), v5_only(v, ack_properties())).prop_map(
         |(kind, packet_id, reason_code, properties)| {
-            let a = PubAck { packet_id, reason_code, properties };
+            let a = PubAck { packet_id, reason_code, properties: properties.into() };
             match kind {
                 0 => Packet::PubAck(a),
                 1 => Packet::PubRec(a),
@@ -247,7 +248,7 @@ fn suback(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
         prop_oneof![Just(0u8), Just(1), Just(2), Just(0x80)].boxed()
     };
     (packet_id(), vec(code, 1..4), v5_only(v, ack_properties())).prop_map(|(packet_id, reason_codes, properties)| {
-        Packet::SubAck(SubAck { packet_id, reason_codes, properties })
+        Packet::SubAck(SubAck { packet_id, reason_codes, properties: properties.into() })
     })
 }
 
@@ -260,7 +261,7 @@ fn unsubscribe(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
 fn unsuback(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
     let codes = if v == ProtocolVersion::V5 { vec(any::<u8>(), 0..4).boxed() } else { Just(vec![]).boxed() };
     (packet_id(), codes, v5_only(v, ack_properties())).prop_map(|(packet_id, reason_codes, properties)| {
-        Packet::UnsubAck(UnsubAck { packet_id, reason_codes, properties })
+        Packet::UnsubAck(UnsubAck { packet_id, reason_codes, properties: properties.into() })
     })
 }
 
@@ -273,8 +274,9 @@ fn disconnect(v: ProtocolVersion) -> impl Strategy<Value = Packet> {
             server_reference,
         },
     );
-    (reason(v), v5_only(v, props))
-        .prop_map(|(reason_code, properties)| Packet::Disconnect(Disconnect { reason_code, properties }))
+    (reason(v), v5_only(v, props)).prop_map(|(reason_code, properties)| {
+        Packet::Disconnect(Disconnect { reason_code, properties: properties.into() })
+    })
 }
 
 fn auth() -> impl Strategy<Value = Packet> {
@@ -287,7 +289,7 @@ fn auth() -> impl Strategy<Value = Packet> {
         },
     );
     (reason(ProtocolVersion::V5), props)
-        .prop_map(|(reason_code, properties)| Packet::Auth(Auth { reason_code, properties }))
+        .prop_map(|(reason_code, properties)| Packet::Auth(Auth { reason_code, properties: properties.into() }))
 }
 
 fn packet(v: ProtocolVersion) -> BoxedStrategy<Packet> {

@@ -227,7 +227,8 @@ fn connack_v311_and_v5() {
             topic_alias_maximum: Some(10),
             receive_maximum: Some(20),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     vector(&v5, Some(V5), Packet::ConnAck(ack));
 }
@@ -377,7 +378,7 @@ fn puback_family_v3_and_v5_forms() {
     let ack = PubAck {
         packet_id: nz(7),
         reason_code: 0x80,
-        properties: AckProperties { reason_string: Some(s("x")), ..Default::default() },
+        properties: AckProperties { reason_string: Some(s("x")), ..Default::default() }.into(),
     };
     vector(&full, Some(V5), Packet::PubRec(ack));
     // Reason 0 with properties still needs the reason byte.
@@ -385,7 +386,7 @@ fn puback_family_v3_and_v5_forms() {
     let ack = PubAck {
         packet_id: nz(7),
         reason_code: 0,
-        properties: AckProperties { reason_string: Some(s("")), ..Default::default() },
+        properties: AckProperties { reason_string: Some(s("")), ..Default::default() }.into(),
     };
     vector(&with_props_bytes, Some(V5), Packet::PubComp(ack));
 }
@@ -539,7 +540,8 @@ fn ping_and_disconnect() {
             session_expiry_interval: Some(60),
             reason_string: Some(s("bye")),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     vector(&v5, Some(V5), Packet::Disconnect(d));
 }
@@ -563,7 +565,8 @@ fn auth_v5() {
             authentication_method: Some(s("SCRAM")),
             authentication_data: Some(Bytes::from_static(&[1, 2])),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     vector(&bytes, Some(V5), Packet::Auth(a));
 }

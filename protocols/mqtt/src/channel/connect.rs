@@ -107,7 +107,7 @@ impl Channel {
         self.send(&Packet::ConnAck(ConnAck {
             session_present: params.session_present,
             code: reason::SUCCESS,
-            properties,
+            properties: properties.into(),
         }));
         self.state = State::Connected;
         self.keepalive.touch(now);
@@ -146,7 +146,7 @@ impl Channel {
             Packet::ConnAck(ConnAck {
                 session_present: false,
                 code,
-                properties: ConnAckProperties { reason_string, ..Default::default() },
+                properties: ConnAckProperties { reason_string, ..Default::default() }.into(),
             })
         };
         match self.version {
@@ -160,7 +160,7 @@ impl Channel {
             Some(_) => self.send(&Packet::ConnAck(ConnAck {
                 session_present: false,
                 code: reason::connack_v3_code(code),
-                properties: ConnAckProperties::default(),
+                properties: Default::default(),
             })),
             None => {}
         }

@@ -520,7 +520,7 @@ impl Channel {
     fn send_disconnect(&mut self, reason_code: u8, reason_string: Option<MqttString>) {
         let mut packet = Packet::Disconnect(Disconnect {
             reason_code,
-            properties: DisconnectProperties { reason_string, ..Default::default() },
+            properties: DisconnectProperties { reason_string, ..Default::default() }.into(),
         });
         if self.too_large_for_client(&packet) {
             packet = Packet::Disconnect(Disconnect { reason_code, ..Default::default() });

@@ -3,7 +3,7 @@
 use std::num::NonZeroU16;
 
 use super::{Channel, State};
-use crate::codec::{reason, AckProperties, Packet, SubAck, UnsubAck};
+use crate::codec::{reason, Packet, SubAck, UnsubAck};
 
 impl Channel {
     /// SUBACK with one 5.0 reason code per filter (0/1/2 = granted QoS, >= 0x80 failure);
@@ -21,7 +21,7 @@ impl Channel {
         }
         // No reason string / user properties: always allowed, whatever Request Problem
         // Information says [MQTT-3.1.2-29].
-        self.send(&Packet::SubAck(SubAck { packet_id, reason_codes, properties: AckProperties::default() }));
+        self.send(&Packet::SubAck(SubAck { packet_id, reason_codes, properties: Default::default() }));
     }
 
     /// UNSUBACK with one 5.0 reason code per filter (0x00 success, 0x11 no subscription
@@ -33,6 +33,6 @@ impl Channel {
         if !self.is_v5() {
             reason_codes.clear();
         }
-        self.send(&Packet::UnsubAck(UnsubAck { packet_id, reason_codes, properties: AckProperties::default() }));
+        self.send(&Packet::UnsubAck(UnsubAck { packet_id, reason_codes, properties: Default::default() }));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::primitives::{Reader, Sink};
 use super::properties;
-use super::{reason, AckProperties, DecodeError, EncodeError, ProtocolVersion, PubAck, SubAck, UnsubAck};
+use super::{reason, DecodeError, EncodeError, ProtocolVersion, PubAck, SubAck, UnsubAck};
 
 /// The PUBACK family. In 5.0 the reason code and the properties may be left off
 /// (§3.4.2.1: Remaining Length 2 means success, less than 4 means no properties).
@@ -37,7 +37,7 @@ pub(crate) fn encode_puback<S: Sink>(ack: &PubAck, version: ProtocolVersion, s: 
 pub(crate) fn decode_suback(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<SubAck, DecodeError> {
     let packet_id = r.packet_id()?;
     let v5 = version == ProtocolVersion::V5;
-    let properties = if v5 { properties::read(r)? } else { AckProperties::default() };
+    let properties = if v5 { properties::read(r)? } else { Default::default() };
     let mut reason_codes = Vec::with_capacity(r.remaining());
     while !r.is_empty() {
         let code = r.u8()?;

@@ -282,8 +282,8 @@ pub struct ConnAck {
     /// The code exactly as on the wire for the codec's version: a 5.0 reason code, or a
     /// 3.x return code (0..=5). Use `reason::connack_v3_code` to translate.
     pub code: u8,
-    /// 5.0 properties.
-    pub properties: ConnAckProperties,
+    /// 5.0 properties, out of line (the largest set; none in 3.x).
+    pub properties: PropertyBox<ConnAckProperties>,
 }
 
 /// CONNACK properties (§3.2.2.3).
@@ -373,14 +373,14 @@ pub struct PubAck {
     pub packet_id: NonZeroU16,
     /// 5.0 reason code (0 = success; always 0 for 3.x).
     pub reason_code: u8,
-    /// 5.0 properties.
-    pub properties: AckProperties,
+    /// 5.0 properties, out of line: almost every ack has none.
+    pub properties: PropertyBox<AckProperties>,
 }
 
 impl PubAck {
     /// A successful ack without properties.
     pub fn new(packet_id: NonZeroU16) -> Self {
-        Self { packet_id, reason_code: 0, properties: AckProperties::default() }
+        Self { packet_id, reason_code: 0, properties: PropertyBox::default() }
     }
 }
 
@@ -445,8 +445,8 @@ pub struct SubAck {
     pub packet_id: NonZeroU16,
     /// One code per filter, as on the wire (3.x: 0, 1, 2 or 0x80).
     pub reason_codes: Vec<u8>,
-    /// 5.0 properties.
-    pub properties: AckProperties,
+    /// 5.0 properties, out of line (as for [`PubAck`]).
+    pub properties: PropertyBox<AckProperties>,
 }
 
 /// UNSUBSCRIBE (§3.10).
@@ -467,8 +467,8 @@ pub struct UnsubAck {
     pub packet_id: NonZeroU16,
     /// One reason code per filter in 5.0; empty in 3.x (which has none on the wire).
     pub reason_codes: Vec<u8>,
-    /// 5.0 properties.
-    pub properties: AckProperties,
+    /// 5.0 properties, out of line (as for [`PubAck`]).
+    pub properties: PropertyBox<AckProperties>,
 }
 
 /// DISCONNECT (§3.14).
@@ -476,8 +476,8 @@ pub struct UnsubAck {
 pub struct Disconnect {
     /// 5.0 reason code (0 = normal disconnection).
     pub reason_code: u8,
-    /// 5.0 properties.
-    pub properties: DisconnectProperties,
+    /// 5.0 properties, out of line: rarely set.
+    pub properties: PropertyBox<DisconnectProperties>,
 }
 
 /// DISCONNECT properties (§3.14.2.2).
@@ -498,8 +498,8 @@ pub struct DisconnectProperties {
 pub struct Auth {
     /// Reason code: 0x00 success, 0x18 continue authentication, 0x19 re-authenticate.
     pub reason_code: u8,
-    /// Properties.
-    pub properties: AuthProperties,
+    /// Properties, out of line: rare packet, large set.
+    pub properties: PropertyBox<AuthProperties>,
 }
 
 /// AUTH properties (§3.15.2.2).

@@ -3,9 +3,10 @@
 //!
 //! Packets and channel events are moved by value once or more per message (decoder →
 //! channel queue → glue), and on the QoS 1 fan-out those moves showed up as memmove in
-//! profiles: inline, the property sets made a PUBLISH 232 bytes and a [`Packet`] 264, mostly
-//! `None`s. Most packets carry no property at all (every 3.x packet, most 5.0 PUBLISHes and
-//! acks), so a pointer that stays null costs 8 bytes and no allocation.
+//! profiles: inline, the property sets made a PUBLISH 232 bytes and a [`Packet`] 264 (for
+//! CONNACK), mostly `None`s. Most packets carry no property at all (every 3.x packet, most
+//! 5.0 PUBLISHes and acks), so a pointer that stays null costs 8 bytes and no allocation.
+//! Sets that stay inline are small (SUBSCRIBE's, UNSUBSCRIBE's) or inside the boxed CONNECT.
 //!
 //! [`Packet`]: super::Packet
 
@@ -13,7 +14,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::OnceLock;
 
-use super::PublishProperties;
+use super::{AckProperties, AuthProperties, ConnAckProperties, DisconnectProperties, PublishProperties};
 
 /// A property set stored out of line; empty, it holds no allocation.
 ///
@@ -43,7 +44,7 @@ macro_rules! empty_properties {
     )*};
 }
 
-empty_properties!(PublishProperties);
+empty_properties!(PublishProperties, AckProperties, ConnAckProperties, DisconnectProperties, AuthProperties);
 
 impl<T> PropertyBox<T> {
     /// Whether the set was allocated (by a mutable access or a non-empty `From`).
@@ -111,7 +112,7 @@ impl<T: EmptyProperties + fmt::Debug> fmt::Debug for PropertyBox<T> {
 mod tests {
     use bytes::BytesMut;
 
-    use crate::codec::{decode, Packet, ProtocolVersion, PublishProperties};
+    use crate::codec::{decode, AckProperties, Packet, ProtocolVersion, PublishProperties};
 
     use super::PropertyBox;
 
@@ -125,6 +126,12 @@ mod tests {
         // PUBLISH QoS 0, topic "t", Property Length 0, payload "x".
         let Packet::Publish(p) = decode_v5(&[0x30, 0x05, 0x00, 0x01, b't', 0x00, b'x']) else { panic!() };
         assert!(!p.properties.is_allocated());
+        // PUBACK id 1, reason 0x10, Property Length 0.
+        let Packet::PubAck(a) = decode_v5(&[0x40, 0x04, 0x00, 0x01, 0x10, 0x00]) else { panic!() };
+        assert!(!a.properties.is_allocated());
+        // DISCONNECT 0x04 (with Will), Property Length 0.
+        let Packet::Disconnect(d) = decode_v5(&[0xE0, 0x02, 0x04, 0x00]) else { panic!() };
+        assert!(!d.properties.is_allocated());
     }
 
     #[test]
@@ -142,6 +149,6 @@ mod tests {
         touched.subscription_identifiers.clear();
         assert!(touched.is_allocated());
         assert_eq!(touched, PropertyBox::default());
-        assert!(!PropertyBox::from(PublishProperties::default()).is_allocated());
+        assert!(!PropertyBox::from(AckProperties::default()).is_allocated());
     }
 }
