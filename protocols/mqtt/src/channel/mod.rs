@@ -566,3 +566,24 @@ fn packet_name(packet: &Packet) -> &'static str {
         Packet::Auth(_) => "AUTH",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use super::Event;
+    use crate::codec::{Packet, Publish};
+
+    /// Packets and events are moved by value once or more per message on the hot path
+    /// (decoder → channel → event queue → glue, and PUBACKs back), so their size is memmove
+    /// per message. A PUBLISH is its topic and payload (`Bytes`, 32 bytes each), a pointer to
+    /// its properties and a few bytes of flags and packet id; no other variant may be larger.
+    /// Anything big and rarely set goes behind a `Box` or a `PropertyBox`.
+    #[test]
+    fn packets_and_events_stay_small() {
+        let sizes = [("Publish", size_of::<Publish>()), ("Packet", size_of::<Packet>()), ("Event", size_of::<Event>())];
+        for (name, size) in sizes {
+            assert!(size <= 80, "{name} is {size} bytes, more than 80");
+        }
+    }
+}
