@@ -104,7 +104,7 @@ pub async fn run_stream<R, W, H>(
     W: AsyncWrite + Unpin + Send,
     H: StreamHandler,
 {
-    // Only a plain socket can be handed to the hibernation reactor.
+    // Only a plain TCP socket can hibernate (`run_tcp`): TLS and WebSocket state stays in the task.
     let limits = StreamLimits { hibernate_after: None, ..limits };
     if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shutdown, limits).await {
         close(writer, output, handler, cause, limits, permit).await;

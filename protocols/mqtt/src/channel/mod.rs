@@ -331,8 +331,8 @@ impl Channel {
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if event.is_none() && self.events.capacity() > 0 {
-            // An idle connection keeps no event buffer (events are large; most connections
-            // are idle most of the time).
+            // An idle connection keeps no event buffer (most connections are idle most of
+            // the time).
             self.events = VecDeque::new();
         }
         event
