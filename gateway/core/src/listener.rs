@@ -15,9 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::conn::hibernate;
-use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits};
+use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits, TcpShared};
 use crate::conn::ws::WsByteStream;
-use crate::conn::StreamProtocol;
+use crate::conn::{conn_span, StreamProtocol};
 use crate::shutdown::Shutdown;
 
 /// Limits of one listener.
@@ -49,7 +49,7 @@ pub struct WsSettings {
 }
 
 fn span_for(proto: &'static str, peer: std::net::SocketAddr) -> tracing::Span {
-    tracing::info_span!("conn", proto, peer = %peer, client_id = tracing::field::Empty)
+    conn_span(proto, || Ok(peer), None)
 }
 
 async fn accept(listener: &TcpListener) -> Option<(TcpStream, std::net::SocketAddr)> {
@@ -96,12 +96,17 @@ pub async fn serve_tcp<P: StreamProtocol>(
     shutdown: Shutdown,
     limits: ListenerLimits,
 ) {
-    let conn_shutdown = shutdown.clone();
+    let shared = Arc::new(TcpShared {
+        protocol: protocol.name(),
+        shutdown: shutdown.clone(),
+        limits: limits.stream,
+        runtime: tokio::runtime::Handle::current(),
+    });
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
         // The driver's future is the task's future itself: wrapped in another async block,
         // its arguments would be stored twice in every connection's task.
-        let task = run_tcp(stream, handler, conn_shutdown.clone(), limits.stream, permit);
+        let task = run_tcp(stream, handler, shared.clone(), permit);
         tokio::spawn(task.instrument(span_for(protocol.name(), peer)));
     })
     .await;

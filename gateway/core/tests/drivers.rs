@@ -19,11 +19,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::Instant;
 
-/// Line protocol: echoes each line upper-cased; "quit" closes; "ring" rings its own
-/// doorbell, which writes "rung"; "later" arms a 50 ms timer that writes "timer"; "pause"
-/// stops reading for 200 ms, "pause-until-drained" for 10 s or until `drain` rings.
+/// Line protocol: echoes each line upper-cased and logs it; "quit" closes; "ring" rings its
+/// own doorbell, which writes "rung"; "later" arms a 50 ms timer that writes "timer"; "pause"
+/// stops reading for 200 ms, "pause-until-drained" for 10 s or until `drain` rings;
+/// "id NAME" makes NAME the client id.
 struct Lines {
     doorbell: Arc<Doorbell>,
+    client_id: Option<String>,
     timer: Option<Instant>,
     pause: Option<ReadPause>,
     drain: Arc<DrainSignal>,
@@ -42,6 +44,11 @@ impl StreamHandler for Lines {
         while let Some(pos) = input.iter().position(|&b| b == b'\n') {
             let line = input.split_to(pos + 1);
             let text = std::str::from_utf8(&line[..pos]).unwrap().to_string();
+            tracing::info!(line = %text, "line");
+            if let Some(id) = text.strip_prefix("id ") {
+                tracing::Span::current().record("client_id", id);
+                self.client_id = Some(id.to_string());
+            }
             match text.as_str() {
                 "quit" => {
                     out.extend_from_slice(b"BYE\n");
@@ -104,6 +111,10 @@ impl StreamHandler for Lines {
     fn on_closed(&mut self, _now: Instant, cause: CloseCause) {
         self.closed.lock().push(cause);
     }
+
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
 }
 
 struct LinesProtocol {
@@ -121,7 +132,28 @@ impl StreamProtocol for LinesProtocol {
     fn connect(&self, _peer: SocketAddr, _now: Instant) -> Lines {
         let doorbell = Arc::new(Doorbell::new());
         self.doorbells.lock().push(doorbell.clone());
-        Lines { doorbell, timer: None, pause: None, drain: self.drain.clone(), closed: self.closed.clone() }
+        Lines {
+            doorbell,
+            client_id: None,
+            timer: None,
+            pause: None,
+            drain: self.drain.clone(),
+            closed: self.closed.clone(),
+        }
+    }
+}
+
+/// A log writer appending to a shared buffer.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -195,6 +227,13 @@ async fn stream_driver_runs_input_doorbell_timer_and_close() {
 /// the whole process's sleepers.
 #[tokio::test]
 async fn an_idle_connection_hibernates_and_wakes_for_input_doorbell_timer_close_and_shutdown() {
+    // Log lines, to see the connection's span made anew when it wakes. Process-wide: the
+    // sleeper may be woken on another thread (another test's listener shutting down wakes
+    // every sleeper), and a thread's own default would leave the span empty there.
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || LogSink(sink.clone())).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
@@ -206,14 +245,18 @@ async fn an_idle_connection_hibernates_and_wakes_for_input_doorbell_timer_close_
     tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), ListenerLimits { max_connections: 10, stream }));
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = Vec::new();
-    s.write_all(b"hello\n").await.unwrap();
-    assert_eq!(read_line(&mut s, &mut buf).await, "HELLO");
+    s.write_all(b"id c1\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "ID C1");
     wait_for(|| hibernate::sleeping() == 1).await;
 
-    // Input wakes it (and what arrives is read whole).
+    // Input wakes it (and what arrives is read whole), in a span with the peer and client id.
     s.write_all(b"again\n").await.unwrap();
     assert_eq!(read_line(&mut s, &mut buf).await, "AGAIN");
     wait_for(|| hibernate::sleeping() == 1).await;
+    let logged = String::from_utf8(logs.lock().clone()).unwrap();
+    let again = logged.lines().find(|l| l.contains("line=again")).expect("the woken connection logs");
+    let peer = format!("peer={}", s.local_addr().unwrap());
+    assert!(again.contains(&peer) && again.contains("client_id=\"c1\""), "span fields missing: {again}");
 
     // Its doorbell wakes it.
     doorbells.lock()[0].ring();

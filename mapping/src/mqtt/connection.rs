@@ -524,4 +524,8 @@ impl StreamHandler for MqttConnection {
             session.close(kind, now);
         }
     }
+
+    fn client_id(&self) -> Option<&str> {
+        self.client.as_deref().map(|c| c.client_id.as_str())
+    }
 }

@@ -365,4 +365,8 @@ impl StreamHandler for StompConnection {
             session.close(CloseKind::Normal, now);
         }
     }
+
+    fn client_id(&self) -> Option<&str> {
+        self.client.as_ref().map(|c| c.client_id.as_str())
+    }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{CloseCause, DatagramHandler, DatagramProtocol, Flow};
+use super::{conn_span, CloseCause, DatagramHandler, DatagramProtocol, Flow};
 use crate::shutdown::Shutdown;
 
 /// Limits of the datagram driver.
@@ -105,8 +105,7 @@ pub async fn run_datagram<P: DatagramProtocol>(
         let (tx, rx) = mpsc::channel(limits.peer_queue.max(1));
         let _ = tx.try_send(datagram);
         peers.lock().insert(peer, tx);
-        let span =
-            tracing::info_span!("conn", proto = protocol.name(), peer = %peer, client_id = tracing::field::Empty);
+        let span = conn_span(protocol.name(), || Ok(peer), None);
         let task = run_peer(socket.clone(), peer, handler, rx, shutdown.clone(), peers.clone());
         tokio::spawn(task.instrument(span));
     }

@@ -88,6 +88,12 @@ pub trait StreamHandler: Send + 'static {
 
     /// The connection is over; release the session. Called exactly once.
     fn on_closed(&mut self, now: Instant, cause: CloseCause);
+
+    /// The client id, once known: the log span of a connection waking from hibernation is
+    /// made anew and needs it.
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The listeners box each handler, so an idle connection's task holds a pointer to it rather
@@ -133,6 +139,29 @@ impl<H: StreamHandler> StreamHandler for Box<H> {
     fn on_closed(&mut self, now: Instant, cause: CloseCause) {
         (**self).on_closed(now, cause);
     }
+
+    fn client_id(&self) -> Option<&str> {
+        (**self).client_id()
+    }
+}
+
+/// The log span every connection's task runs in: `proto`, `peer` and `client_id` (recorded
+/// by the protocol once known). `peer` is only asked for when the span is enabled.
+pub(crate) fn conn_span(
+    proto: &'static str,
+    peer: impl FnOnce() -> io::Result<SocketAddr>,
+    client_id: Option<&str>,
+) -> tracing::Span {
+    let span = tracing::info_span!("conn", proto, peer = tracing::field::Empty, client_id = tracing::field::Empty);
+    if !span.is_disabled() {
+        if let Ok(peer) = peer() {
+            span.record("peer", tracing::field::display(peer));
+        }
+        if let Some(client_id) = client_id {
+            span.record("client_id", client_id);
+        }
+    }
+    span
 }
 
 /// A stream protocol: makes a handler for each accepted connection.

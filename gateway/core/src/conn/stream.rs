@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::hibernate::{self, Resume};
-use super::{CloseCause, Flow, StreamHandler};
+use super::{conn_span, CloseCause, Flow, StreamHandler};
 use crate::bus::DrainSignal;
 use crate::shutdown::Shutdown;
 
@@ -111,31 +112,44 @@ pub async fn run_stream<R, W, H>(
     }
 }
 
+/// What the connections of one plain-TCP listener share: held once per listener, so a
+/// sleeping connection keeps one pointer to it rather than copies.
+pub(crate) struct TcpShared {
+    /// Protocol name, for the log span of a connection that wakes.
+    pub protocol: &'static str,
+    pub shutdown: Shutdown,
+    pub limits: StreamLimits,
+    /// Where woken connections get their tasks.
+    pub runtime: tokio::runtime::Handle,
+}
+
 /// Runs one plain-TCP connection as [`run_stream`] does, except that after
 /// `limits.hibernate_after` with nothing to do the connection goes to sleep
 /// (`conn::hibernate`) and this task ends; a new one starts when there is something to do.
-pub async fn run_tcp<H: StreamHandler>(
+pub(crate) async fn run_tcp<H: StreamHandler>(
     socket: TcpStream,
     handler: H,
-    shutdown: Shutdown,
-    limits: StreamLimits,
+    shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let runtime = tokio::runtime::Handle::current();
-    let mut asleep = Asleep { handler, shutdown, limits, permit, runtime, span: tracing::Span::current() };
+    let limits = shared.limits;
+    let mut asleep = Asleep { handler, shared, permit };
     let mut socket = socket;
     loop {
         let (mut reader, mut writer) = socket.into_split();
-        let Asleep { handler, shutdown, .. } = &mut asleep;
-        if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, handler, shutdown, limits).await {
+        let Asleep { handler, shared, .. } = &mut asleep;
+        if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, handler, &shared.shutdown, limits).await
+        {
             let Asleep { handler, permit, .. } = asleep;
             return close(writer, output, handler, cause, limits, permit).await;
         }
         let Ok(whole) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
         let deadline = asleep.handler.next_timeout().map(Instant::into_std);
         let doorbell = asleep.handler.doorbell();
-        let shutdown = asleep.shutdown.clone();
+        let shutdown = asleep.shared.shutdown.clone();
         match hibernate::sleep(whole, doorbell, deadline, &shutdown, asleep) {
+            // The task ends, and with it the log span (some 400 bytes at `info`): the next
+            // task gets a new one.
             Ok(()) => return,
             // Bytes arrived as it fell asleep: go on in this task.
             Err((whole, awake)) => (socket, asleep) = (whole, awake),
@@ -146,18 +160,16 @@ pub async fn run_tcp<H: StreamHandler>(
 /// A connection asleep (`conn::hibernate`): what its next task needs.
 struct Asleep<H> {
     handler: H,
-    shutdown: Shutdown,
-    limits: StreamLimits,
+    shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
-    runtime: tokio::runtime::Handle,
-    /// The connection's log span, for its next task.
-    span: tracing::Span,
 }
 
 impl<H: StreamHandler> Resume for Asleep<H> {
     fn resume(self: Box<Self>, socket: TcpStream) {
-        let Self { handler, shutdown, limits, permit, runtime, span } = *self;
-        drop(runtime.spawn(run_tcp(socket, handler, shutdown, limits, permit).instrument(span)));
+        let Self { handler, shared, permit } = *self;
+        let span = conn_span(shared.protocol, || socket.peer_addr(), handler.client_id());
+        let runtime = shared.runtime.clone();
+        drop(runtime.spawn(run_tcp(socket, handler, shared, permit).instrument(span)));
     }
 }
 
