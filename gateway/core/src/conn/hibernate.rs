@@ -26,23 +26,46 @@ use crate::bus::Doorbell;
 use crate::shutdown::Shutdown;
 
 /// What it takes to give a sleeping connection a task again.
-pub(crate) trait Resume: Send {
+pub(crate) trait Resume: Send + 'static {
     /// Starts a task for the connection on `socket`.
-    fn resume(self: Box<Self>, socket: TcpStream);
+    fn resume(self, socket: TcpStream);
 }
 
-/// A connection asleep.
-struct Sleeper {
+/// A connection asleep: one allocation with everything it needs, so that a slot is two
+/// words and a generation.
+struct Sleeper<R> {
     socket: TcpStream,
     doorbell: Arc<Doorbell>,
     deadline: Option<Instant>,
-    resume: Box<dyn Resume>,
+    resume: R,
+}
+
+/// [`Sleeper`] without its type parameter.
+trait Sleeping: Send {
+    fn doorbell(&self) -> &Arc<Doorbell>;
+    fn deadline(&self) -> Option<Instant>;
+    fn wake(self: Box<Self>);
+}
+
+impl<R: Resume> Sleeping for Sleeper<R> {
+    fn doorbell(&self) -> &Arc<Doorbell> {
+        &self.doorbell
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn wake(self: Box<Self>) {
+        let Self { socket, resume, .. } = *self;
+        resume.resume(socket);
+    }
 }
 
 struct Slot {
     /// Tells a late waker of an earlier sleeper in this slot from one of the current sleeper.
     generation: u32,
-    sleeper: Option<Sleeper>,
+    sleeper: Option<Box<dyn Sleeping>>,
 }
 
 struct Slots {
@@ -66,9 +89,9 @@ impl Slots {
         }
     }
 
-    fn insert(&mut self, slot: u32, sleeper: Sleeper) {
+    fn insert(&mut self, slot: u32, sleeper: Box<dyn Sleeping>) {
         debug_assert_eq!(slot, self.next().0);
-        if let Some(at) = sleeper.deadline {
+        if let Some(at) = sleeper.deadline() {
             self.deadlines.insert((at, slot));
         }
         if self.vacant.pop().is_some() {
@@ -79,22 +102,16 @@ impl Slots {
     }
 
     /// Empties `slot` if it holds a sleeper for which `is_ours` holds.
-    fn take_if(&mut self, slot: u32, is_ours: impl FnOnce(&Slot) -> bool) -> Option<Sleeper> {
+    fn take_if(&mut self, slot: u32, is_ours: impl FnOnce(&Slot) -> bool) -> Option<Box<dyn Sleeping>> {
         let entry = self.slots.get_mut(slot as usize).filter(|e| e.sleeper.is_some() && is_ours(e))?;
         let sleeper = entry.sleeper.take()?;
         entry.generation = entry.generation.wrapping_add(1);
         self.vacant.push(slot);
-        if let Some(at) = sleeper.deadline {
+        if let Some(at) = sleeper.deadline() {
             self.deadlines.remove(&(at, slot));
         }
-        sleeper.doorbell.set_sleeping(None);
+        sleeper.doorbell().set_sleeping(None);
         Some(sleeper)
-    }
-}
-
-impl Sleeper {
-    fn wake(self) {
-        self.resume.resume(self.socket);
     }
 }
 
@@ -122,7 +139,7 @@ impl Wake for ReadableWaker {
 /// Puts a connection to sleep until its socket turns readable, its doorbell rings,
 /// `deadline` passes or `shutdown` is cancelled. Gives the socket and `resume` back if the
 /// socket is readable already: the caller goes on in its task.
-pub(crate) fn sleep<R: Resume + 'static>(
+pub(crate) fn sleep<R: Resume>(
     socket: TcpStream,
     doorbell: Arc<Doorbell>,
     deadline: Option<Instant>,
@@ -137,7 +154,7 @@ pub(crate) fn sleep<R: Resume + 'static>(
     if socket.poll_read_ready(&mut Context::from_waker(&waker)).is_ready() {
         return Err((socket, resume));
     }
-    slots.insert(slot, Sleeper { socket, doorbell: doorbell.clone(), deadline, resume: Box::new(resume) });
+    slots.insert(slot, Box::new(Sleeper { socket, doorbell: doorbell.clone(), deadline, resume }));
     doorbell.set_sleeping(Some(slot));
     let earliest = slots.deadlines.first().is_some_and(|&(_, first)| first == slot);
     drop(slots);
@@ -159,18 +176,18 @@ pub(crate) fn sleep<R: Resume + 'static>(
 /// The doorbell of the connection asleep in `slot` rang: give it a task.
 pub(crate) fn wake(slot: u32, doorbell: &Doorbell) {
     // The slot may hold another connection by now (this one woke for another reason).
-    wake_if(slot, |e| e.sleeper.as_ref().is_some_and(|s| std::ptr::eq(&*s.doorbell, doorbell)));
+    wake_if(slot, |e| e.sleeper.as_ref().is_some_and(|s| std::ptr::eq(&**s.doorbell(), doorbell)));
 }
 
 /// Gives every sleeping connection its task back; listeners call this when they shut down,
 /// so their connections see the shutdown. (Connections of other listeners woken with them go
 /// back to sleep after their `hibernate_after`.)
 pub fn wake_all() {
-    let sleepers: Vec<Sleeper> = {
+    let sleepers: Vec<Box<dyn Sleeping>> = {
         let mut slots = SLOTS.lock();
         (0..slots.slots.len() as u32).filter_map(|slot| slots.take_if(slot, |_| true)).collect()
     };
-    sleepers.into_iter().for_each(Sleeper::wake);
+    sleepers.into_iter().for_each(Sleeping::wake);
 }
 
 /// How many connections sleep right now.
@@ -202,7 +219,7 @@ fn wake_at_deadlines() {
         }
         if !due.is_empty() {
             drop(slots);
-            due.into_iter().for_each(Sleeper::wake);
+            due.into_iter().for_each(Sleeping::wake);
             slots = SLOTS.lock();
             continue;
         }

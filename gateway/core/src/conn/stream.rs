@@ -165,8 +165,8 @@ struct Asleep<H> {
 }
 
 impl<H: StreamHandler> Resume for Asleep<H> {
-    fn resume(self: Box<Self>, socket: TcpStream) {
-        let Self { handler, shared, permit } = *self;
+    fn resume(self, socket: TcpStream) {
+        let Self { handler, shared, permit } = self;
         let span = conn_span(shared.protocol, || socket.peer_addr(), handler.client_id());
         let runtime = shared.runtime.clone();
         drop(runtime.spawn(run_tcp(socket, handler, shared, permit).instrument(span)));
