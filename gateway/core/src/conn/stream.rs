@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -69,8 +69,16 @@ impl ReadSide for tokio::net::tcp::OwnedReadHalf {
             if buf.capacity() - buf.len() < chunk / 2 {
                 buf.reserve(chunk);
             }
+            let room = buf.capacity() - buf.len();
             match self.try_read_buf(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Ok(n) if n > 0 && n < room => {
+                    // Less than there was room for: the socket is empty now. Forget its
+                    // readiness rather than learn that from one more `recv` (WouldBlock) on
+                    // the next call; bytes that come later bring a new readiness event.
+                    let _ = self.as_ref().try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+                    return Ok(n);
+                }
                 other => return other,
             }
         }
