@@ -214,6 +214,13 @@ where
     // creating a `Sleep` per wake-up would register and deregister a timer entry each time.
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
+    // The shutdown and doorbell waits also live as long as the loop: made anew in each
+    // `select!`, each would join and leave a waiter list under its lock on every wake-up (the
+    // shutdown's list is shared by every connection of the listener).
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let rung = doorbell.rung();
+    tokio::pin!(rung);
     let mut timer_at = None;
     let mut last_activity = Instant::now();
     let cause = loop {
@@ -243,7 +250,7 @@ where
         let mut flow = Flow::Continue;
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
+            () = &mut cancelled => {
                 handler.on_shutdown(Instant::now(), &mut output);
                 break CloseCause::Shutdown;
             }
@@ -264,7 +271,8 @@ where
                 Err(e) => break CloseCause::Io(e.kind()),
             },
             () = wait_drained(drained.as_deref()), if drained.is_some() => handler.end_read_pause(),
-            () = doorbell.rung(), if !congested => {
+            () = &mut rung, if !congested => {
+                rung.set(doorbell.rung());
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
             () = &mut timer, if deadline.is_some() => {
