@@ -71,10 +71,14 @@ pub async fn run_datagram<P: DatagramProtocol>(
     let socket = Arc::new(socket);
     let peers: PeerMap = Arc::new(Mutex::new(HashMap::new()));
     let mut buf = BytesMut::new();
+    // Pinned once: made anew per datagram, it would join and leave the shutdown token's
+    // shared waiter list each time.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         buf.reserve(limits.max_datagram);
         let received = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = &mut cancelled => return,
             r = socket.recv_buf_from(&mut buf) => r,
         };
         let (len, peer) = match received {
@@ -120,6 +124,8 @@ async fn run_peer<H: DatagramHandler>(
     peers: PeerMap,
 ) {
     let mut out: Vec<Bytes> = Vec::new();
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     let cause = loop {
         // Asked every turn: a wrapper (DTLS) hands over its inner handler's doorbell once the
         // inner handler exists. A ring while nobody waits is kept, so none is lost.
@@ -129,7 +135,7 @@ async fn run_peer<H: DatagramHandler>(
         let mut shutting_down = false;
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
+            () = &mut cancelled => {
                 handler.on_shutdown(Instant::now(), &mut out);
                 shutting_down = true;
             }
