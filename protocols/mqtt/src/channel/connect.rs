@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{Channel, ClientLimits, CloseReason, ConnAckParams, Event, State};
+use super::{Channel, ClientLimits, CloseReason, ConnAckParams, Event, Held, State};
 use crate::codec::{reason, ConnAck, ConnAckProperties, Connect, MqttString, Packet, ProtocolVersion, QoS};
 
 impl Channel {
@@ -112,11 +112,14 @@ impl Channel {
         self.state = State::Connected;
         self.keepalive.touch(now);
         // Replay what arrived while the glue was deciding, in order.
+        let Some(held) = self.held.take() else { return };
+        let Held { packets, mut error } = *held;
+        let mut packets = packets.into_iter();
         while self.state == State::Connected {
-            match self.pending.pop_front() {
+            match packets.next() {
                 Some(packet) => self.on_packet(packet),
                 None => {
-                    if let Some(err) = self.pending_error.take() {
+                    if let Some(err) = error.take() {
                         self.on_decode_error(err);
                     }
                     break;

@@ -44,7 +44,8 @@ impl Channel {
     /// Earliest instant at which [`Channel::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::AwaitConnect => Some(self.created + self.config.idle_timeout),
+            // Before the CONNECT, `last_recv` is when the channel was made.
+            State::AwaitConnect => Some(self.keepalive.last_recv + self.config.idle_timeout),
             State::Connected => self.keepalive.deadline(),
             // While the glue decides on the CONNECT no timer runs: the glue owns that wait.
             State::AwaitAccept | State::Closed => None,
@@ -54,7 +55,7 @@ impl Channel {
     /// Fires the idle or keep-alive timeout if `now` has reached it.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
-            State::AwaitConnect if now >= self.created + self.config.idle_timeout => {
+            State::AwaitConnect if now >= self.keepalive.last_recv + self.config.idle_timeout => {
                 // No CONNECT yet: nothing can be sent, the version is unknown.
                 self.close(CloseReason::IdleTimeout);
             }

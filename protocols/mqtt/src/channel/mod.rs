@@ -225,24 +225,37 @@ impl Default for ClientLimits {
     }
 }
 
+/// Packets received while the CONNECT is being decided, replayed on accept.
+#[derive(Debug, Default)]
+struct Held {
+    packets: VecDeque<Packet>,
+    /// A decode error that followed them (decoding stops there), replayed last.
+    error: Option<DecodeError>,
+}
+
+/// Both directions' topic aliases of a 5.0 connection.
+#[derive(Debug, Default)]
+struct Aliases {
+    inbound: InboundAliases,
+    outbound: OutboundAliases,
+}
+
 /// The server side of one MQTT connection. See the module documentation.
 #[derive(Debug)]
 pub struct Channel {
     config: Arc<ChannelConfig>,
     codec: Codec,
     state: State,
-    created: Instant,
     version: Option<ProtocolVersion>,
     events: VecDeque<Event>,
     tx: BytesMut,
-    /// Packets received while the CONNECT is being decided, replayed on accept.
-    pending: VecDeque<Packet>,
-    /// A decode error that followed them (decoding stops there), replayed last.
-    pending_error: Option<DecodeError>,
+    /// What arrived while the CONNECT is being decided; boxed, as most connections never
+    /// hold anything and every connection keeps its channel for life.
+    held: Option<Box<Held>>,
     keepalive: KeepAlive,
     client: ClientLimits,
-    inbound_aliases: InboundAliases,
-    outbound_aliases: OutboundAliases,
+    /// 5.0 topic aliases, made on the first alias either way (boxed for the same reason).
+    aliases: Option<Box<Aliases>>,
     /// Inbound QoS > 0 packet ids not yet released (5.0 Receive Maximum accounting); a
     /// B-tree: small when empty and fast for the few ids a client keeps in flight.
     inbound_unacked: BTreeSet<NonZeroU16>,
@@ -256,15 +269,12 @@ impl Channel {
             keepalive: KeepAlive::new(config.keepalive_multiplier, now),
             config,
             state: State::AwaitConnect,
-            created: now,
             version: None,
             events: VecDeque::new(),
             tx: BytesMut::new(),
-            pending: VecDeque::new(),
-            pending_error: None,
+            held: None,
             client: ClientLimits::default(),
-            inbound_aliases: InboundAliases::default(),
-            outbound_aliases: OutboundAliases::default(),
+            aliases: None,
             inbound_unacked: BTreeSet::new(),
         }
     }
@@ -282,7 +292,11 @@ impl Channel {
     pub fn handle_one(&mut self, now: Instant, buf: &mut BytesMut) -> bool {
         match self.state {
             State::Closed => return false,
-            State::AwaitAccept if self.pending.len() >= MAX_PENDING || self.pending_error.is_some() => return false,
+            State::AwaitAccept
+                if self.held.as_ref().is_some_and(|h| h.packets.len() >= MAX_PENDING || h.error.is_some()) =>
+            {
+                return false
+            }
             _ => {}
         }
         match self.codec.decode(buf) {
@@ -314,10 +328,11 @@ impl Channel {
             }
             State::AwaitAccept => {
                 self.keepalive.touch(now);
-                if self.pending.len() >= MAX_PENDING {
-                    self.fail(reason::QUOTA_EXCEEDED, format!("more than {MAX_PENDING} packets sent before CONNACK"));
+                let held = self.held.get_or_insert_with(Box::default);
+                if held.packets.len() < MAX_PENDING {
+                    held.packets.push_back(packet);
                 } else {
-                    self.pending.push_back(packet);
+                    self.fail(reason::QUOTA_EXCEEDED, format!("more than {MAX_PENDING} packets sent before CONNACK"));
                 }
             }
             State::Connected => {
@@ -478,7 +493,7 @@ impl Channel {
                 self.fail(code, err.to_string());
             }
             // Handled in order once the CONNECT is decided.
-            State::AwaitAccept => self.pending_error = Some(err),
+            State::AwaitAccept => self.held.get_or_insert_with(Box::default).error = Some(err),
             State::Connected => self.fail(code, err.to_string()),
         }
     }
@@ -510,8 +525,7 @@ impl Channel {
             return;
         }
         self.state = State::Closed;
-        self.pending.clear();
-        self.pending_error = None;
+        self.held = None;
         self.events.push_back(Event::Closed(reason));
     }
 
@@ -585,5 +599,14 @@ mod tests {
         for (name, size) in sizes {
             assert!(size <= 80, "{name} is {size} bytes, more than 80");
         }
+    }
+
+    /// Every connection keeps its channel for life, hibernated or not (issue 7: at most 1 KB
+    /// per idle connection), so state that most connections never use is boxed.
+    #[test]
+    fn a_channel_stays_small() {
+        let size = size_of::<super::Channel>();
+        println!("Channel: {size} bytes");
+        assert!(size <= 160, "Channel is {size} bytes, more than 160");
     }
 }

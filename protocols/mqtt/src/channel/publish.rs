@@ -35,7 +35,8 @@ impl Channel {
         }
         match publish.properties.topic_alias {
             Some(alias) if self.is_v5() => {
-                publish.topic = self.inbound_aliases.resolve(alias, &publish.topic, config.max_topic_alias)?;
+                let aliases = &mut self.aliases.get_or_insert_with(Box::default).inbound;
+                publish.topic = aliases.resolve(alias, &publish.topic, config.max_topic_alias)?;
             }
             _ if publish.topic.is_empty() => {
                 return Err((
@@ -135,17 +136,19 @@ impl Channel {
         let mut topic = publish.topic;
         let mut new_alias = None;
         if aliasing {
-            if let Some(alias) = self.outbound_aliases.get(topic) {
+            let aliases = &mut self.aliases.get_or_insert_with(Box::default).outbound;
+            if let Some(alias) = aliases.get(topic) {
                 properties.topic_alias = Some(alias);
                 topic = "";
-            } else if let Some(alias) = self.outbound_aliases.next_free(max) {
+            } else if let Some(alias) = aliases.next_free(max) {
                 properties.topic_alias = Some(alias);
                 new_alias = Some(alias);
             }
         }
         self.send_encoded(&PublishRef { topic, properties: &properties, ..publish })?;
         if let Some(alias) = new_alias {
-            self.outbound_aliases.insert(MqttString::from(publish.topic.to_owned()), alias);
+            let aliases = &mut self.aliases.get_or_insert_with(Box::default).outbound;
+            aliases.insert(MqttString::from(publish.topic.to_owned()), alias);
         }
         Ok(())
     }
