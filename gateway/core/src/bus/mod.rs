@@ -578,7 +578,7 @@ impl Bus {
         let (subscriptions, leftovers) = {
             let mut st = session.state.lock();
             st.terminated = true;
-            let subs: Vec<SubscriptionFilter> = st.subscriptions.drain().map(|(f, _)| f).collect();
+            let subs: Vec<SubscriptionFilter> = std::mem::take(&mut st.subscriptions).into_keys().collect();
             let mut leftovers: Vec<Delivery> = st.inflight.drain(..).map(|e| e.delivery).collect();
             leftovers.extend(st.mqueue.drain());
             leftovers.retain(|d| d.shared.is_some() && d.qos != QoS::AtMostOnce);

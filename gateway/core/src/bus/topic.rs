@@ -188,7 +188,7 @@ impl fmt::Display for TopicFilter {
 
 /// A subscription target as a client writes it: a plain filter, or a filter shared by a
 /// group (`$share/<group>/<filter>`, and EMQX's `$queue/<filter>` = group `$queue`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriptionFilter {
     /// The shared-subscription group, if any.
     pub group: Option<Arc<str>>,
