@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gw_core::bus::{
-    Bus, BusConfig, ClientId, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling, SubOptions,
+    Bus, BusConfig, ClientId, Doorbell, Message, OpenSession, Outbound, QoS, RetainHandling, SessionHandle, SubOptions,
     SubscriptionFilter, SubscriptionTrie, Topic, TopicFilter,
 };
 use tokio::time::Instant;
@@ -41,9 +41,8 @@ fn bench_trie(c: &mut Criterion) {
     });
 }
 
-fn bench_fanout(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let _guard = rt.enter();
+/// A bus with 1000 sessions subscribed to `fan/out` at `qos`, and their handles.
+fn fanout_bus(qos: QoS) -> (Bus, Vec<SessionHandle>) {
     let bus = Bus::new(BusConfig::default());
     let now = Instant::now();
     let mut handles = Vec::new();
@@ -58,25 +57,50 @@ fn bench_fanout(c: &mut Criterion) {
             },
             now,
         );
-        let opts = SubOptions { qos: QoS::AtMostOnce, ..SubOptions::default() };
+        let opts = SubOptions { qos, ..SubOptions::default() };
         opened
             .handle
             .subscribe(&SubscriptionFilter::parse("fan/out").unwrap(), opts, RetainHandling::Send, now)
             .unwrap();
         handles.push(opened.handle);
     }
+    (bus, handles)
+}
+
+fn bench_fanout(c: &mut Criterion) {
+    fanout_case(c, "bus_fanout_1000_qos0_publish_and_drain", QoS::AtMostOnce);
+    // QoS 1: each delivery also enters and leaves its session's in-flight window (the
+    // subscriber's PUBACK), as in the socket yardstick's fanout1000-q1.
+    fanout_case(c, "bus_fanout_1000_qos1_publish_drain_and_ack", QoS::AtLeastOnce);
+}
+
+/// One message published to 1000 subscribers at `qos`, taken by each and, QoS 1, acknowledged.
+fn fanout_case(c: &mut Criterion, name: &str, qos: QoS) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _guard = rt.enter();
+    let now = Instant::now();
     let topic = Topic::new("fan/out").unwrap();
     let payload = Bytes::from_static(&[0u8; 64]);
+    let (bus, handles) = fanout_bus(qos);
     let mut out: Vec<Outbound> = Vec::new();
-    c.bench_function("bus_fanout_1000_qos0_publish_and_drain", |b| {
+    let mut acked = Vec::new();
+    c.bench_function(name, |b| {
         b.iter_batched(
-            || Message::new(topic.clone(), payload.clone(), QoS::AtMostOnce, false),
+            || Message::new(topic.clone(), payload.clone(), qos, false),
             |msg| {
                 let outcome = bus.publish(msg, now).unwrap();
                 assert_eq!(outcome.matched, 1000);
                 for h in &handles {
                     out.clear();
                     h.take_outbound(now, 32, 64, &mut out);
+                    acked.clear();
+                    acked.extend(out.iter().filter_map(|o| match o {
+                        Outbound::Publish { packet_id, .. } => *packet_id,
+                        Outbound::PubRel(_) => None,
+                    }));
+                    if !acked.is_empty() {
+                        h.complete_all(&acked);
+                    }
                 }
             },
             BatchSize::SmallInput,
