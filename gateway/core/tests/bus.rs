@@ -44,7 +44,7 @@ fn drain(h: &SessionHandle) -> Vec<(String, QoS, Vec<u32>)> {
             Outbound::Publish { delivery, .. } => Some((
                 String::from_utf8(delivery.message.payload.to_vec()).unwrap(),
                 delivery.qos,
-                delivery.subscription_ids,
+                delivery.subscription_ids.into_vec(),
             )),
             Outbound::PubRel(_) => None,
         })

@@ -84,7 +84,7 @@ pub(crate) fn delivery_properties(delivery: &Delivery, now: Instant) -> PublishP
     let message = &delivery.message;
     let mut properties = PublishProperties {
         message_expiry_interval: message.remaining_expiry_secs(now),
-        subscription_identifiers: delivery.subscription_ids.clone(),
+        subscription_identifiers: delivery.subscription_ids.to_vec(),
         ..PublishProperties::default()
     };
     if let Some(p) = message.props.as_deref() {
@@ -154,7 +154,7 @@ mod tests {
             message: Arc::new(message),
             qos: QoS::AtLeastOnce,
             retain: true,
-            subscription_ids: vec![3],
+            subscription_ids: Box::new([3]),
             shared: None,
         };
         let properties = delivery_properties(&delivery, now);
@@ -177,7 +177,7 @@ mod tests {
             message: Arc::new(message),
             qos: QoS::AtMostOnce,
             retain: false,
-            subscription_ids: vec![],
+            subscription_ids: Box::default(),
             shared: None,
         };
         let properties = delivery_properties(&delivery, now + Duration::from_secs(45));

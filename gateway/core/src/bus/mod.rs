@@ -464,7 +464,8 @@ impl Bus {
                     let connected = |id| router.session(id).is_some_and(|s| s.connected.load(Ordering::Relaxed));
                     if let Some((id, opts)) = shared::pick(group, strategy, &message, None, connected) {
                         if let Some(session) = router.session(id) {
-                            let origin = SharedOrigin { group: group.name.clone(), filter: group.filter.clone() };
+                            let origin =
+                                Box::new(SharedOrigin { group: group.name.clone(), filter: group.filter.clone() });
                             batch.push(session, delivery_for(&message, opts, Some(origin)));
                             matched += 1;
                         }
@@ -491,7 +492,9 @@ impl Bus {
                     }
                     delivery.retain |= opts.retain_as_published && message.retain;
                     if let Some(sid) = opts.subscription_id {
-                        delivery.subscription_ids.push(sid);
+                        let mut ids = std::mem::take(&mut delivery.subscription_ids).into_vec();
+                        ids.push(sid);
+                        delivery.subscription_ids = ids.into_boxed_slice();
                     }
                     j += 1;
                 }
@@ -710,7 +713,7 @@ impl Bus {
     }
 }
 
-fn delivery_for(message: &Arc<Message>, opts: SubOptions, shared: Option<SharedOrigin>) -> Delivery {
+fn delivery_for(message: &Arc<Message>, opts: SubOptions, shared: Option<Box<SharedOrigin>>) -> Delivery {
     Delivery {
         message: message.clone(),
         qos: opts.delivery_qos(message.qos),

@@ -91,7 +91,7 @@ mod tests {
             message: Arc::new(Message::new(Topic::new("t").unwrap(), Bytes::from(vec![n]), QoS::AtLeastOnce, false)),
             qos: QoS::AtLeastOnce,
             retain: false,
-            subscription_ids: Vec::new(),
+            subscription_ids: Box::default(),
             shared: None,
         }
     }
