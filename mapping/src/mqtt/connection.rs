@@ -2,17 +2,18 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use gw_core::bus::{
-    Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Doorbell, IncomingQos2, KickReason, Metrics,
-    OpenSession, Outbound, PublishBatch, RetainHandling, SessionHandle, SubOptions, SubscriptionFilter, Topic, Will,
+    Action, AuthDecision, Bus, ClientId, ClientInfo, CloseKind, Delivery, Doorbell, IncomingQos2, KickReason, Metrics,
+    OpenSession, Outbound, PublishBatch, RetainHandling, Sent, SessionHandle, SubOptions, SubscriptionFilter, Topic,
+    Will,
 };
 use gw_core::conn::{CloseCause, Flow, ReadPause, StreamHandler};
 use gw_mqtt::channel::{Channel, ChannelConfig, CloseReason, ConnAckParams, Event, SendError};
-use gw_mqtt::codec::{self, reason, Connect, MqttString, ProtocolVersion, Subscribe, Unsubscribe};
+use gw_mqtt::codec::{self, reason, Connect, MqttString, ProtocolVersion, PublishProperties, Subscribe, Unsubscribe};
 use tokio::time::Instant;
 
 use super::convert::{delivery_properties, message_from_publish, props_to_bus, publish_for_delivery, qos_to_bus};
@@ -380,8 +381,10 @@ impl MqttConnection {
             return;
         }
         let window = usize::from(self.channel.client_receive_maximum());
-        let more = session.take_outbound(now, window, self.settings.delivery_batch, &mut self.outbound);
-        self.write_outbound(now);
+        let (channel, bus) = (&mut self.channel, &self.bus);
+        let more = session.send_outbound(now, window, self.settings.delivery_batch, |delivery, packet_id| {
+            send_delivery(channel, bus, &delivery, packet_id, false, now)
+        });
         if more {
             // Continue after this batch is written: the driver polls the doorbell again
             // once the write buffer is below its watermark.
@@ -389,21 +392,19 @@ impl MqttConnection {
         }
     }
 
+    /// Sends what the session handed out to be sent again (after a reconnect or a retry).
     fn write_outbound(&mut self, now: Instant) {
         for outbound in std::mem::take(&mut self.outbound) {
             match outbound {
                 Outbound::Publish { packet_id, delivery, dup } => {
-                    let properties = delivery_properties(&delivery, now);
-                    match self.channel.send_publish_ref(publish_for_delivery(&delivery, &properties, packet_id, dup)) {
-                        Ok(()) => {}
-                        Err(SendError::TooLarge) => {
-                            // Discarded as if delivered [MQTT-3.1.2-25].
-                            Metrics::inc(&self.bus.metrics().delivery_dropped_too_large);
+                    match send_delivery(&mut self.channel, &self.bus, &delivery, packet_id, dup, now) {
+                        Sent::Sent => {}
+                        Sent::Discarded => {
                             if let (Some(id), Some(s)) = (packet_id, &self.session) {
                                 s.complete(id);
                             }
                         }
-                        Err(SendError::Closed) => break,
+                        Sent::Stop => break,
                     }
                 }
                 Outbound::PubRel(id) => self.channel.send_pubrel(id),
@@ -417,6 +418,32 @@ impl MqttConnection {
         } else {
             Flow::Continue
         }
+    }
+}
+
+/// 3.x has no properties, and most 5.0 deliveries none to send: one empty set for those.
+static NO_PROPERTIES: LazyLock<PublishProperties> = LazyLock::new(PublishProperties::default);
+
+/// Encodes one PUBLISH of `delivery`; one larger than the client accepts is dropped and
+/// counted, the caller ending its exchange.
+fn send_delivery(
+    channel: &mut Channel,
+    bus: &Bus,
+    delivery: &Delivery,
+    packet_id: Option<NonZeroU16>,
+    dup: bool,
+    now: Instant,
+) -> Sent {
+    let own = if channel.version() == Some(ProtocolVersion::V5) { delivery_properties(delivery, now) } else { None };
+    let properties = own.as_ref().unwrap_or(&NO_PROPERTIES);
+    match channel.send_publish_ref(publish_for_delivery(delivery, properties, packet_id, dup)) {
+        Ok(()) => Sent::Sent,
+        Err(SendError::TooLarge) => {
+            // Discarded as if delivered [MQTT-3.1.2-25].
+            Metrics::inc(&bus.metrics().delivery_dropped_too_large);
+            Sent::Discarded
+        }
+        Err(SendError::Closed) => Sent::Stop,
     }
 }
 

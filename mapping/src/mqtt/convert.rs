@@ -79,9 +79,13 @@ pub(crate) fn message_from_publish(
 }
 
 /// The PUBLISH properties of a delivery: the message's own, its subscription identifiers,
-/// and the remaining message expiry, re-stamped [MQTT-3.3.2-6].
-pub(crate) fn delivery_properties(delivery: &Delivery, now: Instant) -> PublishProperties {
+/// and the remaining message expiry, re-stamped [MQTT-3.3.2-6]. `None` when it has none, as
+/// most deliveries: the caller then uses one empty set for all of them.
+pub(crate) fn delivery_properties(delivery: &Delivery, now: Instant) -> Option<PublishProperties> {
     let message = &delivery.message;
+    if message.props.is_none() && message.expires_at.is_none() && delivery.subscription_ids.is_empty() {
+        return None;
+    }
     let mut properties = PublishProperties {
         message_expiry_interval: message.remaining_expiry_secs(now),
         subscription_identifiers: delivery.subscription_ids.to_vec(),
@@ -94,7 +98,7 @@ pub(crate) fn delivery_properties(delivery: &Delivery, now: Instant) -> PublishP
         properties.correlation_data = p.correlation_data.clone();
         properties.user_properties = p.user_properties.iter().map(|(k, v)| (mqtt_text(k), mqtt_text(v))).collect();
     }
-    properties
+    Some(properties)
 }
 
 /// The PUBLISH packet for a delivery, borrowing the shared topic and payload (every
@@ -157,7 +161,7 @@ mod tests {
             subscription_ids: Box::new([3]),
             shared: None,
         };
-        let properties = delivery_properties(&delivery, now);
+        let properties = delivery_properties(&delivery, now).expect("subscription id and properties");
         let out = publish_for_delivery(&delivery, &properties, publish.packet_id, false);
         let mut expected = (*publish.properties).clone();
         expected.subscription_identifiers = vec![3];
@@ -180,7 +184,20 @@ mod tests {
             subscription_ids: Box::default(),
             shared: None,
         };
-        let properties = delivery_properties(&delivery, now + Duration::from_secs(45));
+        let properties = delivery_properties(&delivery, now + Duration::from_secs(45)).expect("an expiry");
         assert_eq!(properties.message_expiry_interval, Some(15));
+    }
+
+    #[test]
+    fn a_plain_delivery_has_no_properties_to_build() {
+        let message = Message::new(Topic::new("t").unwrap(), Bytes::new(), QoS::AtMostOnce, false);
+        let delivery = Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            subscription_ids: Box::default(),
+            shared: None,
+        };
+        assert!(delivery_properties(&delivery, Instant::now()).is_none());
     }
 }

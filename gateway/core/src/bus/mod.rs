@@ -22,6 +22,7 @@ mod shared;
 mod topic;
 mod trie;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::num::NonZeroU16;
@@ -41,7 +42,7 @@ pub use message::{ClientId, Delivery, Message, MessageProps, QoS, SharedOrigin};
 pub use metrics::Metrics;
 pub use queue::{MessageQueue, QueueLimits};
 pub use retain::{RetainLimits, RetainOutcome, RetainedStore};
-pub use session::{IncomingQos2, InflightPhase, Outbound, SessionLimits, Will};
+pub use session::{IncomingQos2, InflightPhase, Outbound, Sent, SessionLimits, Will};
 pub use shared::SharedStrategy;
 pub use topic::{level_count, SubscriptionFilter, Topic, TopicError, TopicFilter, MAX_TOPIC_LEN};
 pub use trie::{SubOptions, SubscriberId, SubscriptionTrie};
@@ -849,12 +850,28 @@ impl SessionHandle {
     /// Moves up to `max_batch` deliveries into `out` (QoS 1/2 ones into the inflight window of
     /// `window`, with fresh packet ids). Returns true if more are ready to send.
     pub fn take_outbound(&self, now: Instant, window: usize, max_batch: usize, out: &mut Vec<Outbound>) -> bool {
+        self.send_outbound(now, window, max_batch, |delivery, packet_id| {
+            out.push(Outbound::Publish { packet_id, delivery: delivery.into_owned(), dup: false });
+            Sent::Sent
+        })
+    }
+
+    /// As [`SessionHandle::take_outbound`], but hands each delivery to `send` under the
+    /// session's lock: a QoS 1/2 one by reference to its place in the inflight window, so
+    /// a connection that encodes it there and then copies nothing and leaves the message's
+    /// reference count alone. `send` must not call back into this session.
+    pub fn send_outbound(
+        &self,
+        now: Instant,
+        window: usize,
+        max_batch: usize,
+        send: impl FnMut(Cow<'_, Delivery>, Option<NonZeroU16>) -> Sent,
+    ) -> bool {
         let Some(mut st) = self.state() else { return false };
         let window = window.min(usize::from(self.bus.inner.config.session.max_inflight)).max(1);
-        let taken_before = out.len();
-        let expired = st.take_outbound(now, window, max_batch, out);
+        let (taken, expired) = st.take_outbound(now, window, max_batch, send);
         let more = st.has_sendable(window);
-        if out.len() > taken_before {
+        if taken > 0 {
             if let Some(attachment) = &mut st.attachment {
                 attachment.last_progress = now;
             }
@@ -872,7 +889,7 @@ impl SessionHandle {
         if expired > 0 {
             Metrics::add(&self.bus.inner.metrics.delivery_dropped_expired, expired);
         }
-        Metrics::add(&self.bus.inner.metrics.messages_delivered, out.len() as u64);
+        Metrics::add(&self.bus.inner.metrics.messages_delivered, taken as u64);
         more
     }
 

@@ -8,6 +8,7 @@
 //! Every attachment gets a new generation number; a connection whose generation is no longer
 //! the session's has been taken over and may not touch the session any more.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU16;
 use std::sync::atomic::AtomicBool;
@@ -123,6 +124,18 @@ pub enum Outbound {
     PubRel(NonZeroU16),
 }
 
+/// What a connection did with a delivery handed to it by [`super::SessionHandle::send_outbound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Written out.
+    Sent,
+    /// Cannot be sent (larger than the client accepts): over, as if delivered
+    /// [MQTT-3.1.2-25].
+    Discarded,
+    /// The connection is closing: take nothing more (a QoS > 0 delivery stays in flight).
+    Stop,
+}
+
 /// Result of registering an incoming QoS 2 packet id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncomingQos2 {
@@ -236,13 +249,17 @@ impl SessionState {
     /// Moves deliveries into `out`: retained backlog first, then the mqueue, QoS 1/2 ones
     /// only while the inflight window has room. At most `max_batch` per call so one wake-up
     /// cannot build an unbounded write buffer. Returns how many expired ones were skipped.
+    /// Hands at most `max_batch` deliveries to `send`, a QoS > 0 one only while fewer than
+    /// `window` are in flight: a QoS 0 delivery by value, a QoS > 0 one by reference to its
+    /// place in the in-flight window (no copy of it, and no touch of the message's reference
+    /// count). Returns how many were taken and how many had expired.
     pub(crate) fn take_outbound(
         &mut self,
         now: Instant,
         window: usize,
         max_batch: usize,
-        out: &mut Vec<Outbound>,
-    ) -> u64 {
+        mut send: impl FnMut(Cow<'_, Delivery>, Option<NonZeroU16>) -> Sent,
+    ) -> (usize, u64) {
         let mut expired = 0;
         let mut taken = 0;
         while taken < max_batch {
@@ -254,8 +271,10 @@ impl SessionState {
                 continue;
             }
             if delivery.qos == QoS::AtMostOnce {
-                out.push(Outbound::Publish { packet_id: None, delivery, dup: false });
                 taken += 1;
+                if send(Cow::Owned(delivery), None) == Sent::Stop {
+                    break;
+                }
                 continue;
             }
             if self.inflight.len() >= window {
@@ -269,14 +288,21 @@ impl SessionState {
             let packet_id = self.allocate_packet_id();
             self.inflight.push_back(InflightEntry {
                 packet_id,
-                delivery: delivery.clone(),
+                delivery,
                 phase: InflightPhase::AwaitingAck,
                 sent_at: now,
             });
-            out.push(Outbound::Publish { packet_id: Some(packet_id), delivery, dup: false });
+            let entry = self.inflight.back().expect("just pushed");
             taken += 1;
+            match send(Cow::Borrowed(&entry.delivery), Some(packet_id)) {
+                Sent::Sent => {}
+                Sent::Discarded => {
+                    self.inflight.pop_back();
+                }
+                Sent::Stop => break,
+            }
         }
-        expired
+        (taken, expired)
     }
 
     /// Whether `take_outbound` would produce something now.
