@@ -177,13 +177,7 @@ mod tests {
         let now = Instant::now();
         let mut message = Message::new(Topic::new("t").unwrap(), Bytes::new(), QoS::AtMostOnce, false);
         message.expires_at = Some(now + Duration::from_secs(60));
-        let delivery = Delivery {
-            message: Arc::new(message),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            subscription_ids: Box::default(),
-            shared: None,
-        };
+        let delivery = plain_delivery(message);
         let properties = delivery_properties(&delivery, now + Duration::from_secs(45)).expect("an expiry");
         assert_eq!(properties.message_expiry_interval, Some(15));
     }
@@ -191,13 +185,17 @@ mod tests {
     #[test]
     fn a_plain_delivery_has_no_properties_to_build() {
         let message = Message::new(Topic::new("t").unwrap(), Bytes::new(), QoS::AtMostOnce, false);
-        let delivery = Delivery {
+        assert!(delivery_properties(&plain_delivery(message), Instant::now()).is_none());
+    }
+
+    /// A QoS 0 delivery of `message` through a subscription without identifier.
+    fn plain_delivery(message: Message) -> Delivery {
+        Delivery {
             message: Arc::new(message),
             qos: QoS::AtMostOnce,
             retain: false,
             subscription_ids: Box::default(),
             shared: None,
-        };
-        assert!(delivery_properties(&delivery, Instant::now()).is_none());
+        }
     }
 }
