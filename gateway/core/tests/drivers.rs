@@ -30,6 +30,8 @@ struct Lines {
     pause: Option<ReadPause>,
     drain: Arc<DrainSignal>,
     closed: Arc<Mutex<Vec<CloseCause>>>,
+    /// Counts `on_hibernate` calls of every connection.
+    hibernated: Arc<AtomicUsize>,
 }
 
 impl StreamHandler for Lines {
@@ -115,6 +117,10 @@ impl StreamHandler for Lines {
     fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
     }
+
+    fn on_hibernate(&mut self) {
+        self.hibernated.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 struct LinesProtocol {
@@ -122,6 +128,7 @@ struct LinesProtocol {
     drain: Arc<DrainSignal>,
     /// Every connection's doorbell, so a test can ring one from outside.
     doorbells: Arc<Mutex<Vec<Arc<Doorbell>>>>,
+    hibernated: Arc<AtomicUsize>,
 }
 
 impl StreamProtocol for LinesProtocol {
@@ -139,6 +146,7 @@ impl StreamProtocol for LinesProtocol {
             pause: None,
             drain: self.drain.clone(),
             closed: self.closed.clone(),
+            hibernated: self.hibernated.clone(),
         }
     }
 }
@@ -185,7 +193,12 @@ async fn start_lines_draining(
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::new();
     let closed = Arc::new(Mutex::new(Vec::new()));
-    let protocol = Arc::new(LinesProtocol { closed: closed.clone(), drain, doorbells: Arc::default() });
+    let protocol = Arc::new(LinesProtocol {
+        closed: closed.clone(),
+        drain,
+        doorbells: Arc::default(),
+        hibernated: Arc::default(),
+    });
     let limits = ListenerLimits { max_connections, stream: StreamLimits::default() };
     tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), limits));
     (addr, shutdown, closed)
@@ -239,8 +252,13 @@ async fn an_idle_connection_hibernates_and_wakes_for_input_doorbell_timer_close_
     let shutdown = Shutdown::new();
     let closed = Arc::new(Mutex::new(Vec::new()));
     let doorbells = Arc::new(Mutex::new(Vec::new()));
-    let protocol =
-        Arc::new(LinesProtocol { closed: closed.clone(), drain: Arc::default(), doorbells: doorbells.clone() });
+    let hibernated = Arc::new(AtomicUsize::new(0));
+    let protocol = Arc::new(LinesProtocol {
+        closed: closed.clone(),
+        drain: Arc::default(),
+        doorbells: doorbells.clone(),
+        hibernated: hibernated.clone(),
+    });
     let stream = StreamLimits { hibernate_after: Some(Duration::from_millis(20)), ..StreamLimits::default() };
     tokio::spawn(serve_tcp(listener, protocol, shutdown.clone(), ListenerLimits { max_connections: 10, stream }));
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -283,6 +301,8 @@ async fn an_idle_connection_hibernates_and_wakes_for_input_doorbell_timer_close_
     wait_for(|| closed.lock().len() == 2).await;
     assert_eq!(closed.lock()[1], CloseCause::Shutdown);
     assert_eq!(hibernate::sleeping(), 0);
+    // Told before each of the five sleeps waited for above (to give back its buffers).
+    assert!(hibernated.load(Ordering::Relaxed) >= 5);
 }
 
 #[tokio::test]

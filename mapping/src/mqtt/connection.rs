@@ -555,4 +555,12 @@ impl StreamHandler for MqttConnection {
     fn client_id(&self) -> Option<&str> {
         self.client.as_deref().map(|c| c.client_id.as_str())
     }
+
+    fn on_hibernate(&mut self) {
+        self.channel.shrink_to_fit();
+        self.acked.shrink_to_fit();
+        if let Some(session) = &self.session {
+            session.shrink_to_fit();
+        }
+    }
 }

@@ -369,4 +369,12 @@ impl StreamHandler for StompConnection {
     fn client_id(&self) -> Option<&str> {
         self.client.as_ref().map(|c| c.client_id.as_str())
     }
+
+    fn on_hibernate(&mut self) {
+        self.unacked.shrink_to_fit();
+        self.outbound.shrink_to_fit();
+        if let Some(session) = &self.session {
+            session.shrink_to_fit();
+        }
+    }
 }

@@ -924,6 +924,16 @@ impl SessionHandle {
         done
     }
 
+    /// Gives back the capacity the session's queues grew to in a burst (an idle connection
+    /// keeps its session for life).
+    pub fn shrink_to_fit(&self) {
+        if let Some(mut st) = self.state() {
+            st.mqueue.shrink_to_fit();
+            st.retained_backlog.shrink_to_fit();
+            st.inflight.shrink_to_fit();
+        }
+    }
+
     /// Acknowledgements read together (a client's PUBACKs of one read): completes each
     /// exchange under one lock and, unlike [`SessionHandle::complete`], rings nobody: the
     /// caller sends what the freed window allows right after. Returns how many were in flight.

@@ -71,6 +71,11 @@ impl MessageQueue {
         self.items.is_empty()
     }
 
+    /// Gives back capacity beyond what is queued.
+    pub fn shrink_to_fit(&mut self) {
+        self.items.shrink_to_fit();
+    }
+
     /// Removes everything.
     pub fn drain(&mut self) -> impl Iterator<Item = Delivery> + '_ {
         self.bytes = 0;

@@ -94,6 +94,10 @@ pub trait StreamHandler: Send + 'static {
     fn client_id(&self) -> Option<&str> {
         None
     }
+
+    /// The connection is going to sleep (`conn::hibernate`): give back memory kept for
+    /// bursts (queue and buffer capacity), so a quiet connection costs what an idle one does.
+    fn on_hibernate(&mut self) {}
 }
 
 /// The listeners box each handler, so an idle connection's task holds a pointer to it rather
@@ -142,6 +146,10 @@ impl<H: StreamHandler> StreamHandler for Box<H> {
 
     fn client_id(&self) -> Option<&str> {
         (**self).client_id()
+    }
+
+    fn on_hibernate(&mut self) {
+        (**self).on_hibernate();
     }
 }
 

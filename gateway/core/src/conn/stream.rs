@@ -152,6 +152,7 @@ pub(crate) async fn run_tcp<H: StreamHandler>(
             return close(writer, output, handler, cause, limits, permit).await;
         }
         let Ok(whole) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
+        asleep.handler.on_hibernate();
         let deadline = asleep.handler.next_timeout().map(Instant::into_std);
         let doorbell = asleep.handler.doorbell();
         let shutdown = asleep.shared.shutdown.clone();

@@ -353,6 +353,14 @@ impl Channel {
         event
     }
 
+    /// Gives back buffer capacity beyond what is pending (after a burst, before idling).
+    pub fn shrink_to_fit(&mut self) {
+        self.events.shrink_to_fit();
+        if self.tx.is_empty() {
+            self.tx = BytesMut::new();
+        }
+    }
+
     /// Moves all encoded outgoing bytes into `out` (appending).
     pub fn take_transmit(&mut self, out: &mut BytesMut) {
         if self.tx.is_empty() {
