@@ -1,9 +1,10 @@
 //! Router benchmarks: matching against 100k subscriptions (exact and wildcard) and fan-out.
 
+use std::hint::black_box;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gw_core::bus::{
     Bus, BusConfig, ClientId, Doorbell, Message, OpenSession, QoS, RetainHandling, Sent, SessionHandle, SubOptions,
     SubscriptionFilter, SubscriptionTrie, Topic, TopicFilter,

@@ -1,5 +1,5 @@
 //! Codec throughput on the packets a gateway handles most: small PUBLISHes (3.1.1 and 5.0
-//! with properties), CONNECT and SUBSCRIBE.
+//! with properties), CONNECT, SUBSCRIBE and PUBACK.
 
 use std::hint::black_box;
 use std::num::NonZeroU16;
@@ -78,6 +78,7 @@ fn bench(c: &mut Criterion) {
         ("publish_64_v5_props", ProtocolVersion::V5, publish_v5_props()),
         ("connect_v5", ProtocolVersion::V5, connect()),
         ("subscribe_v5", ProtocolVersion::V5, subscribe()),
+        ("puback_v311", ProtocolVersion::V3_1_1, Packet::PubAck(PubAck::new(NonZeroU16::MIN))),
     ];
     for (name, version, packet) in cases {
         let mut wire = BytesMut::new();

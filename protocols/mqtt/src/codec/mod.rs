@@ -25,7 +25,9 @@
 //! - `subscribe.rs`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `disconnect_auth.rs`: DISCONNECT and AUTH.
 
-use bytes::{BufMut, BytesMut};
+use std::num::NonZeroU16;
+
+use bytes::{Buf, BufMut, BytesMut};
 
 mod acks;
 mod connect;
@@ -112,6 +114,23 @@ impl Codec {
     }
 }
 
+/// A PUBACK, PUBREC, PUBREL or PUBCOMP of Remaining Length 2, read in place: only a packet
+/// id (reason Success, no properties, §3.4.2.1), the bulk of a subscriber's input. Taking it
+/// as a shared view of the read buffer, as other packets are, would cost two reference-count
+/// updates for two bytes.
+fn short_ack(ptype: u8, body: &[u8]) -> Option<Result<Packet, DecodeError>> {
+    let make = match ptype {
+        ptype::PUBACK => Packet::PubAck,
+        ptype::PUBREC => Packet::PubRec,
+        ptype::PUBREL => Packet::PubRel,
+        ptype::PUBCOMP => Packet::PubComp,
+        _ => return None,
+    };
+    let &[high, low] = body else { return None };
+    let packet_id = NonZeroU16::new(u16::from_be_bytes([high, low])).ok_or(DecodeError::ZeroPacketId);
+    Some(packet_id.map(|id| make(PubAck::new(id))))
+}
+
 /// Decodes one packet from the front of `buf` (see [`Codec::decode`]).
 ///
 /// `version` is the connection's version if known; CONNECT ignores it because it carries
@@ -138,6 +157,10 @@ pub fn decode(
         return Ok(None);
     }
 
+    if let Some(ack) = short_ack(ptype, &buf[h.header_len..total]) {
+        buf.advance(total);
+        return ack.map(Some);
+    }
     let mut whole = buf.split_to(total).freeze();
     let body = whole.split_off(h.header_len);
     let r = &mut Reader::new(&body);
