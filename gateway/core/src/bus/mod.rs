@@ -13,6 +13,7 @@ mod auth;
 mod batch;
 mod doorbell;
 mod drain;
+mod lazy_deque;
 mod message;
 mod metrics;
 mod queue;
@@ -583,7 +584,7 @@ impl Bus {
             let mut st = session.state.lock();
             st.terminated = true;
             let subs: Vec<SubscriptionFilter> = std::mem::take(&mut st.subscriptions).into_keys().collect();
-            let mut leftovers: Vec<Delivery> = st.inflight.drain(..).map(|e| e.delivery).collect();
+            let mut leftovers: Vec<Delivery> = st.inflight.drain().map(|e| e.delivery).collect();
             leftovers.extend(st.mqueue.drain());
             leftovers.retain(|d| d.shared.is_some() && d.qos != QoS::AtMostOnce);
             (subs, leftovers)

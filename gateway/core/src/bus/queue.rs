@@ -4,8 +4,7 @@
 //! Bounded by count (`mqtt.max_mqueue_len`) and bytes (`mqtt.max_mqueue_bytes`); when full,
 //! the OLDEST message is dropped to make room, as EMQX does, and every drop is counted.
 
-use std::collections::VecDeque;
-
+use super::lazy_deque::LazyDeque;
 use super::message::Delivery;
 
 /// Queue bounds; 0 means unlimited for either.
@@ -20,7 +19,7 @@ pub struct QueueLimits {
 /// A bounded FIFO of deliveries that drops the oldest on overflow.
 #[derive(Debug, Default)]
 pub struct MessageQueue {
-    items: VecDeque<Delivery>,
+    items: LazyDeque<Delivery>,
     bytes: usize,
 }
 
@@ -79,7 +78,7 @@ impl MessageQueue {
     /// Removes everything.
     pub fn drain(&mut self) -> impl Iterator<Item = Delivery> + '_ {
         self.bytes = 0;
-        self.items.drain(..)
+        self.items.drain()
     }
 }
 

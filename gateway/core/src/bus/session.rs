@@ -9,7 +9,7 @@
 //! the session's has been taken over and may not touch the session any more.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::num::NonZeroU16;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::doorbell::Doorbell;
 use super::drain::DrainSignal;
+use super::lazy_deque::LazyDeque;
 use super::message::{ClientId, Delivery, Message, QoS};
 use super::queue::{MessageQueue, QueueLimits};
 use super::topic::SubscriptionFilter;
@@ -176,8 +177,8 @@ pub(crate) struct SessionState {
     pub(crate) mqueue: MessageQueue,
     /// Retained messages owed to new subscriptions: sent before the mqueue and not bounded by
     /// it, so a `#` subscriber receives every retained message (bounded by the store itself).
-    pub(crate) retained_backlog: VecDeque<Delivery>,
-    pub(crate) inflight: VecDeque<InflightEntry>,
+    pub(crate) retained_backlog: LazyDeque<Delivery>,
+    pub(crate) inflight: LazyDeque<InflightEntry>,
     next_packet_id: u16,
     pub(crate) awaiting_rel: BTreeMap<u16, Instant>,
     pub(crate) attachment: Option<Attachment>,
@@ -217,8 +218,8 @@ impl Session {
             state: Mutex::new(SessionState {
                 subscriptions: BTreeMap::new(),
                 mqueue: MessageQueue::default(),
-                retained_backlog: VecDeque::new(),
-                inflight: VecDeque::new(),
+                retained_backlog: LazyDeque::default(),
+                inflight: LazyDeque::default(),
                 next_packet_id: 1,
                 awaiting_rel: BTreeMap::new(),
                 attachment: None,
@@ -313,7 +314,7 @@ impl SessionState {
 
     /// Everything in flight, to send again after a reconnect (PUBLISH with DUP, or PUBREL).
     pub(crate) fn resend_all(&mut self, now: Instant, out: &mut Vec<Outbound>) {
-        for entry in &mut self.inflight {
+        for entry in self.inflight.iter_mut() {
             entry.sent_at = now;
             out.push(resend_of(entry));
         }
@@ -321,7 +322,7 @@ impl SessionState {
 
     /// In-flight entries older than `retry`, to send again.
     pub(crate) fn resend_due(&mut self, now: Instant, retry: Duration, out: &mut Vec<Outbound>) {
-        for entry in &mut self.inflight {
+        for entry in self.inflight.iter_mut() {
             if entry.sent_at + retry <= now {
                 entry.sent_at = now;
                 out.push(resend_of(entry));
@@ -376,5 +377,17 @@ fn resend_of(entry: &InflightEntry) -> Outbound {
             Outbound::Publish { packet_id: Some(entry.packet_id), delivery: entry.delivery.clone(), dup: true }
         }
         InflightPhase::AwaitingComp => Outbound::PubRel(entry.packet_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every session is kept for life, most of them idle (issue 7: at most 1 KB per idle
+    /// connection): what an idle session does not use is behind a pointer.
+    #[test]
+    fn an_idle_session_stays_small() {
+        let size = size_of::<super::Session>();
+        println!("Session: {size} bytes");
+        assert!(size <= 184, "Session is {size} bytes, more than 184");
     }
 }
