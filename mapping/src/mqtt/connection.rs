@@ -27,13 +27,12 @@ pub struct MqttConnection {
     settings: Arc<MqttSettings>,
     channel: Channel,
     doorbell: Arc<Doorbell>,
-    peer: SocketAddr,
-    /// Boxed: set once at CONNECT, read on publish and subscribe; keeps the handler small.
-    client: Option<Box<ClientInfo>>,
+    /// Who the client is, for the bus's access checks: only its address until the CONNECT
+    /// (which fills in the rest); boxed, it keeps the handler small.
+    client: Box<ClientInfo>,
     session: Option<SessionHandle>,
     /// How the session ends when the connection does; set from the channel's close reason.
     close_kind: Option<CloseKind>,
-    outbound: Vec<Outbound>,
     /// PUBACK/PUBCOMP packet ids read but not yet applied to the session: applied together,
     /// under one lock, before the next deliveries are taken.
     acked: Vec<NonZeroU16>,
@@ -62,11 +61,14 @@ impl MqttConnection {
             settings,
             channel: Channel::new(channel_config, std_now(now)),
             doorbell: Arc::new(Doorbell::new()),
-            peer,
-            client: None,
+            client: Box::new(ClientInfo {
+                protocol: "mqtt",
+                client_id: String::new(),
+                username: None,
+                peer: Some(peer),
+            }),
             session: None,
             close_kind: None,
-            outbound: Vec::new(),
             acked: Vec::new(),
             read_pause: PublisherPause::default(),
         }
@@ -107,13 +109,9 @@ impl MqttConnection {
         let v5 = connect.version == ProtocolVersion::V5;
         let assigned = connect.client_id.is_empty();
         let client_id = if assigned { generated_client_id() } else { connect.client_id.as_str().to_owned() };
-        let client = ClientInfo {
-            protocol: "mqtt",
-            client_id: client_id.clone(),
-            username: connect.username.as_ref().map(|u| u.as_str().to_owned()),
-            peer: Some(self.peer),
-        };
-        match self.bus.authenticate(&client, connect.password.as_deref()).await {
+        self.client.client_id.clone_from(&client_id);
+        self.client.username = connect.username.as_ref().map(|u| u.as_str().to_owned());
+        match self.bus.authenticate(&self.client, connect.password.as_deref()).await {
             AuthDecision::Allow { .. } => {}
             AuthDecision::BadCredentials => {
                 tracing::info!(client_id, "connect_refused_bad_credentials");
@@ -135,7 +133,7 @@ impl MqttConnection {
                 };
                 let action = Action::Publish { qos: qos_to_bus(w.qos), retain: w.retain };
                 // A will the client may not publish is dropped, as EMQX does.
-                self.bus.authorize(&client, action, topic.as_str()).then(|| {
+                self.bus.authorize(&self.client, action, topic.as_str()).then(|| {
                     let p = &w.properties;
                     let mut message = gw_core::bus::Message::new(topic, w.payload.clone(), qos_to_bus(w.qos), w.retain);
                     message.publisher = Some(ClientId::new(client_id.as_str()));
@@ -190,14 +188,14 @@ impl MqttConnection {
             },
         );
         // Unacknowledged messages of a resumed session go first, with DUP set.
-        opened.handle.resend_inflight(now, &mut self.outbound);
+        let mut resend = Vec::new();
+        opened.handle.resend_inflight(now, &mut resend);
         self.session = Some(opened.handle);
-        self.client = Some(Box::new(client));
-        self.write_outbound(now);
+        self.write_outbound(resend, now);
     }
 
     fn on_publish(&mut self, publish: codec::Publish, now: Instant, batch: &mut PublishBatch) {
-        let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
+        let (Some(session), client) = (&self.session, &self.client) else { return };
         let qos = publish.qos;
         let packet_id = publish.packet_id;
         let topic = match Topic::new(publish.topic.as_bytes().clone()) {
@@ -261,7 +259,7 @@ impl MqttConnection {
     }
 
     fn on_subscribe(&mut self, subscribe: Subscribe, now: Instant) {
-        let (Some(session), Some(client)) = (&self.session, &self.client) else { return };
+        let (Some(session), client) = (&self.session, &self.client) else { return };
         let channel = &self.settings.channel;
         let sub_id = subscribe.properties.subscription_identifier;
         let mut codes = Vec::with_capacity(subscribe.filters.len());
@@ -393,8 +391,8 @@ impl MqttConnection {
     }
 
     /// Sends what the session handed out to be sent again (after a reconnect or a retry).
-    fn write_outbound(&mut self, now: Instant) {
-        for outbound in std::mem::take(&mut self.outbound) {
+    fn write_outbound(&mut self, outbound: Vec<Outbound>, now: Instant) {
+        for outbound in outbound {
             match outbound {
                 Outbound::Publish { packet_id, delivery, dup } => {
                     match send_delivery(&mut self.channel, &self.bus, &delivery, packet_id, dup, now) {
@@ -509,8 +507,9 @@ impl StreamHandler for MqttConnection {
         }
         if let Some(session) = &self.session {
             if session.next_retry_at().is_some_and(|at| at <= now) {
-                session.resend_due(now, &mut self.outbound);
-                self.write_outbound(now);
+                let mut resend = Vec::new();
+                session.resend_due(now, &mut resend);
+                self.write_outbound(resend, now);
             }
         }
         self.channel.take_transmit(out);
@@ -553,7 +552,8 @@ impl StreamHandler for MqttConnection {
     }
 
     fn client_id(&self) -> Option<&str> {
-        self.client.as_deref().map(|c| c.client_id.as_str())
+        // Known once the CONNECT is accepted (and the session open).
+        self.session.as_ref().map(|_| self.client.client_id.as_str())
     }
 
     fn on_hibernate(&mut self) {
@@ -562,5 +562,17 @@ impl StreamHandler for MqttConnection {
         if let Some(session) = &self.session {
             session.shrink_to_fit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A connection keeps its handler for life, hibernated or not (issue 7: at most 1 KB per
+    /// idle connection).
+    #[test]
+    fn a_connection_handler_stays_small() {
+        let size = size_of::<super::MqttConnection>();
+        println!("MqttConnection: {size} bytes");
+        assert!(size <= 272, "MqttConnection is {size} bytes, more than 272");
     }
 }
