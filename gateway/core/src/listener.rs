@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
-use crate::conn::hibernate;
-use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits, TcpShared};
+use crate::conn::hibernate::{self, SleeperPoll};
+use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits, TcpShared, TcpSocket};
 use crate::conn::ws::WsByteStream;
 use crate::conn::{conn_span, StreamProtocol};
 use crate::shutdown::Shutdown;
@@ -96,17 +96,23 @@ pub async fn serve_tcp<P: StreamProtocol>(
     shutdown: Shutdown,
     limits: ListenerLimits,
 ) {
+    let sleepers = limits.stream.hibernate_after.and_then(|_| {
+        SleeperPoll::start(shutdown.clone())
+            .inspect_err(|e| tracing::error!(error = %e, "hibernation_unavailable"))
+            .ok()
+    });
     let shared = Arc::new(TcpShared {
         protocol: protocol.name(),
         shutdown: shutdown.clone(),
         limits: limits.stream,
         runtime: tokio::runtime::Handle::current(),
+        sleepers,
     });
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
         // The driver's future is the task's future itself: wrapped in another async block,
         // its arguments would be stored twice in every connection's task.
-        let task = run_tcp(stream, handler, shared.clone(), permit);
+        let task = run_tcp(TcpSocket::Accepted(stream), handler, shared.clone(), permit);
         tokio::spawn(task.instrument(span_for(protocol.name(), peer)));
     })
     .await;

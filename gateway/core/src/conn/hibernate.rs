@@ -3,31 +3,42 @@
 //! A waiting connection's task (tokio's task cell with the driver's future) is most of what
 //! an idle connection costs, and most connections of an IoT gateway wait nearly all the time.
 //! A connection that has had nothing to do for its listener's `hibernate_after` is put to
-//! sleep here instead and its task ends: its socket stays registered with tokio, with a waker
-//! of its own instead of a task's, and its handler waits in a slot until the socket turns
-//! readable (data, or the peer closing), its doorbell rings, its handler's deadline passes or
-//! its listener shuts down. Then it gets a new task. Waking costs a task spawn, no system
-//! call, so connections can hibernate soon after they fall quiet. (EMQX hibernates an idle
+//! sleep here instead and its task ends, and its handler waits in a slot until the socket
+//! turns readable (data, or the peer closing), its doorbell rings, its handler's deadline
+//! passes or its listener shuts down. Then it gets a new task. (EMQX hibernates an idle
 //! connection process for the same reason.)
+//!
+//! A sleeping socket leaves tokio's reactor, whose registration of a socket (some 270 bytes,
+//! cache-padded) would be the biggest part of a sleeper; it waits in an epoll set of its
+//! listener's instead ([`SleeperPoll`]), which tokio watches as one file descriptor: a task
+//! of the listener takes the ready sockets out of it and wakes their sleepers. That is two
+//! `epoll_ctl` calls on falling asleep and two on waking.
 //!
 //! The slots are one table per process, as the doorbell of a sleeping connection finds its
 //! sleeper by slot number alone (four bytes per doorbell, not a pointer and a waker); a
 //! thread wakes the sleepers whose deadline passed.
 
 use std::collections::BTreeSet;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Once};
-use std::task::{Context, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Token};
 use parking_lot::{Condvar, Mutex};
-use tokio::net::TcpStream;
+use tokio::io::unix::AsyncFd;
 
 use crate::bus::Doorbell;
 use crate::shutdown::Shutdown;
 
 /// What it takes to give a sleeping connection a task again.
 pub(crate) trait Resume: Send + 'static {
-    /// Starts a task for the connection on `socket`.
+    /// The epoll set the connection's socket waits in while it sleeps.
+    fn sleeper_poll(&self) -> Option<&SleeperPoll>;
+
+    /// Starts a task for the connection on `socket`, which is in no reactor.
     fn resume(self, socket: TcpStream);
 }
 
@@ -58,6 +69,11 @@ impl<R: Resume> Sleeping for Sleeper<R> {
 
     fn wake(self: Box<Self>) {
         let Self { socket, resume, .. } = *self;
+        // Out of the epoll set before tokio's reactor takes the socket: it would otherwise
+        // report the socket's input to both. A failure leaves nothing to undo.
+        if let Some(poll) = resume.sleeper_poll() {
+            let _ = poll.registry.deregister(&mut SourceFd(&socket.as_raw_fd()));
+        }
         resume.resume(socket);
     }
 }
@@ -124,36 +140,92 @@ fn wake_if(slot: u32, is_ours: impl FnOnce(&Slot) -> bool) {
     }
 }
 
-/// Wakes the sleeper of one slot and generation when its socket turns readable.
-struct ReadableWaker {
-    slot: u32,
-    generation: u32,
+/// A sleeper's token in its listener's epoll set: its slot and the slot's generation.
+fn token(slot: u32, generation: u32) -> Token {
+    Token(((generation as usize) << 32) | slot as usize)
 }
 
-impl Wake for ReadableWaker {
-    fn wake(self: Arc<Self>) {
-        wake_if(self.slot, |e| e.generation == self.generation);
+/// Wakes the sleeper a token names, unless it woke for another reason already.
+fn wake_token(Token(token): Token) {
+    let (slot, generation) = (token as u32, (token >> 32) as u32);
+    wake_if(slot, |e| e.generation == generation);
+}
+
+/// The epoll set in which the sockets of one listener's sleeping connections wait for input.
+pub(crate) struct SleeperPoll {
+    registry: mio::Registry,
+}
+
+impl SleeperPoll {
+    /// Makes the set and starts the task (on the current runtime) that wakes its sleepers
+    /// until `shutdown`. The listener's `wake_all` wakes those left at shutdown.
+    pub(crate) fn start(shutdown: Shutdown) -> io::Result<Self> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        // SAFETY: the `AsyncFd` owns the `Poll`, which owns its epoll fd until dropped and
+        // always answers `as_raw_fd` with it.
+        #[allow(unsafe_code)]
+        let poll = unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) }?;
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                e = wake_readable(poll) => tracing::error!(error = %e, "hibernation_poll_failed"),
+            }
+        });
+        Ok(Self { registry })
+    }
+}
+
+/// Wakes the sleepers whose sockets turn ready, until the epoll set fails.
+async fn wake_readable(mut poll: AsyncFd<mio::Poll>) -> io::Error {
+    const BATCH: usize = 256;
+    let mut events = Events::with_capacity(BATCH);
+    loop {
+        let mut ready = match poll.readable_mut().await {
+            Ok(ready) => ready,
+            Err(e) => return e,
+        };
+        loop {
+            if let Err(e) = ready.get_inner_mut().poll(&mut events, Some(Duration::ZERO)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return e;
+                }
+            }
+            let count = events.iter().map(|event| wake_token(event.token())).count();
+            if count < BATCH {
+                break;
+            }
+        }
+        // Tokio clears the set's readiness only if no new event came since it reported it.
+        ready.clear_ready();
     }
 }
 
 /// Puts a connection to sleep until its socket turns readable, its doorbell rings,
-/// `deadline` passes or `shutdown` is cancelled. Gives the socket and `resume` back if the
-/// socket is readable already: the caller goes on in its task.
+/// `deadline` passes or `shutdown` is cancelled. The socket leaves tokio's reactor: on an
+/// error doing so, it is closed and `resume` comes back with the error.
 pub(crate) fn sleep<R: Resume>(
-    socket: TcpStream,
+    socket: tokio::net::TcpStream,
     doorbell: Arc<Doorbell>,
     deadline: Option<Instant>,
     shutdown: &Shutdown,
     resume: R,
-) -> Result<(), (TcpStream, R)> {
+) -> Result<(), (io::Error, R)> {
+    let socket = match socket.into_std() {
+        Ok(socket) => socket,
+        Err(e) => return Err((e, resume)),
+    };
     let mut slots = SLOTS.lock();
     let (slot, generation) = slots.next();
-    // The socket's read waker becomes this slot's, before the slot is filled: a readiness
-    // event that comes meanwhile waits for the lock, then finds the sleeper.
-    let waker = Waker::from(Arc::new(ReadableWaker { slot, generation }));
-    if socket.poll_read_ready(&mut Context::from_waker(&waker)).is_ready() {
-        return Err((socket, resume));
-    }
+    // Registered before the slot is filled: a readiness event that comes meanwhile (or that
+    // the socket has already; epoll reports it at once) waits for the lock, then finds the
+    // sleeper.
+    let registered = match resume.sleeper_poll() {
+        Some(poll) => {
+            poll.registry.register(&mut SourceFd(&socket.as_raw_fd()), token(slot, generation), Interest::READABLE)
+        }
+        None => Err(io::Error::other("no epoll set for sleepers")),
+    };
     slots.insert(slot, Box::new(Sleeper { socket, doorbell: doorbell.clone(), deadline, resume }));
     doorbell.set_sleeping(Some(slot));
     let earliest = slots.deadlines.first().is_some_and(|&(_, first)| first == slot);
@@ -162,7 +234,11 @@ pub(crate) fn sleep<R: Resume>(
         start_deadline_thread();
         DEADLINE_CHANGED.notify_one();
     }
-    if shutdown.is_cancelled() {
+    if let Err(e) = registered {
+        // Awake again at once; it tries to sleep after the next `hibernate_after`.
+        tracing::warn!(error = %e, "hibernation_failed");
+        wake_if(slot, |e| e.generation == generation);
+    } else if shutdown.is_cancelled() {
         // The listener's `wake_all` may have run before this sleeper was in.
         wake_if(slot, |e| e.generation == generation);
     } else if doorbell.take_ring() {

@@ -19,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::hibernate::{self, Resume};
+use super::hibernate::{self, Resume, SleeperPoll};
 use super::{conn_span, CloseCause, Flow, StreamHandler};
 use crate::bus::DrainSignal;
 use crate::shutdown::Shutdown;
@@ -129,41 +129,62 @@ pub(crate) struct TcpShared {
     pub limits: StreamLimits,
     /// Where woken connections get their tasks.
     pub runtime: tokio::runtime::Handle,
+    /// Where sleeping connections wait for input; without it (hibernation is off, or the
+    /// epoll set could not be made) they do not hibernate.
+    pub sleepers: Option<SleeperPoll>,
+}
+
+/// A plain-TCP connection's socket as its task starts.
+pub(crate) enum TcpSocket {
+    /// Fresh from `accept`.
+    Accepted(TcpStream),
+    /// Back from hibernation, in no reactor yet.
+    Woken(std::net::TcpStream),
 }
 
 /// Runs one plain-TCP connection as [`run_stream`] does, except that after
 /// `limits.hibernate_after` with nothing to do the connection goes to sleep
 /// (`conn::hibernate`) and this task ends; a new one starts when there is something to do.
 pub(crate) async fn run_tcp<H: StreamHandler>(
-    socket: TcpStream,
-    handler: H,
+    socket: TcpSocket,
+    mut handler: H,
     shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
 ) {
-    let limits = shared.limits;
-    let mut asleep = Asleep { handler, shared, permit };
-    let mut socket = socket;
-    loop {
-        let (mut reader, mut writer) = socket.into_split();
-        let Asleep { handler, shared, .. } = &mut asleep;
-        if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, handler, &shared.shutdown, limits).await
-        {
-            let Asleep { handler, permit, .. } = asleep;
-            return close(writer, output, handler, cause, limits, permit).await;
-        }
-        let Ok(whole) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
-        asleep.handler.on_hibernate();
-        let deadline = asleep.handler.next_timeout().map(Instant::into_std);
-        let doorbell = asleep.handler.doorbell();
-        let shutdown = asleep.shared.shutdown.clone();
-        match hibernate::sleep(whole, doorbell, deadline, &shutdown, asleep) {
-            // The task ends, and with it the log span (some 400 bytes at `info`): the next
-            // task gets a new one.
-            Ok(()) => return,
-            // Bytes arrived as it fell asleep: go on in this task.
-            Err((whole, awake)) => (socket, asleep) = (whole, awake),
-        }
+    let socket = match socket {
+        TcpSocket::Accepted(socket) => socket,
+        // Converted here rather than by the waker: tokio registers a socket with the reactor
+        // of the runtime it is in.
+        TcpSocket::Woken(socket) => match TcpStream::from_std(socket) {
+            Ok(socket) => socket,
+            Err(e) => {
+                tracing::warn!(error = %e, "wake_failed");
+                handler.on_closed(Instant::now(), CloseCause::Io(e.kind()));
+                return;
+            }
+        },
+    };
+    let mut limits = shared.limits;
+    if shared.sleepers.is_none() {
+        limits.hibernate_after = None;
     }
+    let (mut reader, mut writer) = socket.into_split();
+    if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shared.shutdown, limits).await
+    {
+        return close(writer, output, handler, cause, limits, permit).await;
+    }
+    let Ok(socket) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
+    handler.on_hibernate();
+    let deadline = handler.next_timeout().map(Instant::into_std);
+    let doorbell = handler.doorbell();
+    let shutdown = shared.shutdown.clone();
+    let asleep = Asleep { handler, shared, permit };
+    if let Err((e, Asleep { mut handler, .. })) = hibernate::sleep(socket, doorbell, deadline, &shutdown, asleep) {
+        tracing::warn!(error = %e, "hibernation_failed");
+        handler.on_closed(Instant::now(), CloseCause::Io(e.kind()));
+    }
+    // The task ends, and with it the log span (some 400 bytes at `info`): the next task gets
+    // a new one.
 }
 
 /// A connection asleep (`conn::hibernate`): what its next task needs.
@@ -174,11 +195,15 @@ struct Asleep<H> {
 }
 
 impl<H: StreamHandler> Resume for Asleep<H> {
-    fn resume(self, socket: TcpStream) {
+    fn sleeper_poll(&self) -> Option<&SleeperPoll> {
+        self.shared.sleepers.as_ref()
+    }
+
+    fn resume(self, socket: std::net::TcpStream) {
         let Self { handler, shared, permit } = self;
         let span = conn_span(shared.protocol, || socket.peer_addr(), handler.client_id());
         let runtime = shared.runtime.clone();
-        drop(runtime.spawn(run_tcp(socket, handler, shared, permit).instrument(span)));
+        drop(runtime.spawn(run_tcp(TcpSocket::Woken(socket), handler, shared, permit).instrument(span)));
     }
 }
 
