@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::conn::hibernate::{self, SleeperPoll};
-use crate::conn::stream::{run_stream, run_tcp, BufferedRead, StreamLimits, TcpShared, TcpSocket};
+use crate::conn::stream::{run_stream, spawn_tcp, BufferedRead, StreamLimits, TcpShared, TcpSocket};
 use crate::conn::ws::WsByteStream;
 use crate::conn::{conn_span, StreamProtocol};
 use crate::shutdown::Shutdown;
@@ -110,10 +110,7 @@ pub async fn serve_tcp<P: StreamProtocol>(
     });
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
-        // The driver's future is the task's future itself: wrapped in another async block,
-        // its arguments would be stored twice in every connection's task.
-        let task = run_tcp(TcpSocket::Accepted(stream), handler, shared.clone(), permit);
-        tokio::spawn(task.instrument(span_for(protocol.name(), peer)));
+        spawn_tcp(TcpSocket::Accepted(stream), handler, shared.clone(), permit, span_for(protocol.name(), peer));
     })
     .await;
     // Sleeping connections need a task to see the shutdown.
