@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::conn::hibernate::{self, SleeperPoll};
-use crate::conn::stream::{run_stream, spawn_tcp, BufferedRead, StreamLimits, TcpShared, TcpSocket};
+use crate::conn::stream::{run_stream, spawn_tcp, BufferedRead, IdleWait, StreamLimits, TcpShared, TcpSocket};
 use crate::conn::ws::WsByteStream;
 use crate::conn::{conn_span, StreamProtocol};
 use crate::shutdown::Shutdown;
@@ -104,13 +104,14 @@ pub async fn serve_tcp<P: StreamProtocol>(
     let shared = Arc::new(TcpShared {
         protocol: protocol.name(),
         shutdown: shutdown.clone(),
-        limits: limits.stream,
+        limits: StreamLimits { hibernate_after: sleepers.as_ref().and(limits.stream.hibernate_after), ..limits.stream },
         runtime: tokio::runtime::Handle::current(),
         sleepers,
     });
     accept_loop(listener, shutdown, limits.max_connections, |stream, peer, permit| {
         let handler = Box::new(protocol.connect(peer, Instant::now()));
-        spawn_tcp(TcpSocket::Accepted(stream), handler, shared.clone(), permit, span_for(protocol.name(), peer));
+        let span = span_for(protocol.name(), peer);
+        spawn_tcp(TcpSocket::Accepted(stream), handler, shared.clone(), permit, IdleWait::FRESH, span);
     })
     .await;
     // Sleeping connections need a task to see the shutdown.

@@ -39,7 +39,20 @@ pub(crate) trait Resume: Send + 'static {
     fn sleeper_poll(&self) -> Option<&SleeperPoll>;
 
     /// Starts a task for the connection on `socket`, which is in no reactor.
-    fn resume(self, socket: TcpStream);
+    fn resume(self, socket: TcpStream, cause: WakeCause);
+}
+
+/// What woke a sleeping connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WakeCause {
+    /// Its socket turned readable: input, or the peer closing.
+    Input,
+    /// Its doorbell rang: deliveries, or a kick.
+    Doorbell,
+    /// Its handler's deadline passed.
+    Deadline,
+    /// Its listener is shutting down (or it could not be put to sleep).
+    Shutdown,
 }
 
 /// A connection asleep: one allocation with everything it needs, so that a slot is two
@@ -55,7 +68,7 @@ struct Sleeper<R> {
 trait Sleeping: Send {
     fn doorbell(&self) -> &Arc<Doorbell>;
     fn deadline(&self) -> Option<Instant>;
-    fn wake(self: Box<Self>);
+    fn wake(self: Box<Self>, cause: WakeCause);
 }
 
 impl<R: Resume> Sleeping for Sleeper<R> {
@@ -67,14 +80,14 @@ impl<R: Resume> Sleeping for Sleeper<R> {
         self.deadline
     }
 
-    fn wake(self: Box<Self>) {
+    fn wake(self: Box<Self>, cause: WakeCause) {
         let Self { socket, resume, .. } = *self;
         // Out of the epoll set before tokio's reactor takes the socket: it would otherwise
         // report the socket's input to both. A failure leaves nothing to undo.
         if let Some(poll) = resume.sleeper_poll() {
             let _ = poll.registry.deregister(&mut SourceFd(&socket.as_raw_fd()));
         }
-        resume.resume(socket);
+        resume.resume(socket, cause);
     }
 }
 
@@ -132,11 +145,11 @@ impl Slots {
 }
 
 /// Wakes the sleeper in `slot` if `is_ours` says it is the one meant.
-fn wake_if(slot: u32, is_ours: impl FnOnce(&Slot) -> bool) {
+fn wake_if(slot: u32, cause: WakeCause, is_ours: impl FnOnce(&Slot) -> bool) {
     // The lock is released before the sleeper gets its task.
     let sleeper = SLOTS.lock().take_if(slot, is_ours);
     if let Some(sleeper) = sleeper {
-        sleeper.wake();
+        sleeper.wake(cause);
     }
 }
 
@@ -148,7 +161,7 @@ fn token(slot: u32, generation: u32) -> Token {
 /// Wakes the sleeper a token names, unless it woke for another reason already.
 fn wake_token(Token(token): Token) {
     let (slot, generation) = (token as u32, (token >> 32) as u32);
-    wake_if(slot, |e| e.generation == generation);
+    wake_if(slot, WakeCause::Input, |e| e.generation == generation);
 }
 
 /// The epoll set in which the sockets of one listener's sleeping connections wait for input.
@@ -237,10 +250,10 @@ pub(crate) fn sleep<R: Resume>(
     if let Err(e) = registered {
         // Awake again at once; it tries to sleep after the next `hibernate_after`.
         tracing::warn!(error = %e, "hibernation_failed");
-        wake_if(slot, |e| e.generation == generation);
+        wake_if(slot, WakeCause::Shutdown, |e| e.generation == generation);
     } else if shutdown.is_cancelled() {
         // The listener's `wake_all` may have run before this sleeper was in.
-        wake_if(slot, |e| e.generation == generation);
+        wake_if(slot, WakeCause::Shutdown, |e| e.generation == generation);
     } else if doorbell.take_ring() {
         // A ring between the task's last look at the doorbell and `set_sleeping` found no
         // sleeper to wake. Rung again: it wakes the sleeper and leaves the new task a permit.
@@ -252,7 +265,7 @@ pub(crate) fn sleep<R: Resume>(
 /// The doorbell of the connection asleep in `slot` rang: give it a task.
 pub(crate) fn wake(slot: u32, doorbell: &Doorbell) {
     // The slot may hold another connection by now (this one woke for another reason).
-    wake_if(slot, |e| e.sleeper.as_ref().is_some_and(|s| std::ptr::eq(&**s.doorbell(), doorbell)));
+    wake_if(slot, WakeCause::Doorbell, |e| e.sleeper.as_ref().is_some_and(|s| std::ptr::eq(&**s.doorbell(), doorbell)));
 }
 
 /// Gives every sleeping connection its task back; listeners call this when they shut down,
@@ -263,7 +276,7 @@ pub fn wake_all() {
         let mut slots = SLOTS.lock();
         (0..slots.slots.len() as u32).filter_map(|slot| slots.take_if(slot, |_| true)).collect()
     };
-    sleepers.into_iter().for_each(Sleeping::wake);
+    sleepers.into_iter().for_each(|s| s.wake(WakeCause::Shutdown));
 }
 
 /// How many connections sleep right now.
@@ -295,7 +308,7 @@ fn wake_at_deadlines() {
         }
         if !due.is_empty() {
             drop(slots);
-            due.into_iter().for_each(Sleeping::wake);
+            due.into_iter().for_each(|s| s.wake(WakeCause::Deadline));
             slots = SLOTS.lock();
             continue;
         }

@@ -19,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::hibernate::{self, Resume, SleeperPoll};
+use super::hibernate::{self, Resume, SleeperPoll, WakeCause};
 use super::{conn_span, CloseCause, Flow, StreamHandler};
 use crate::bus::DrainSignal;
 use crate::shutdown::Shutdown;
@@ -114,9 +114,9 @@ pub async fn run_stream<R, W, H>(
     H: StreamHandler,
 {
     // Only a plain TCP socket can hibernate (`run_tcp`): TLS and WebSocket state stays in the task.
-    let limits = StreamLimits { hibernate_after: None, ..limits };
-    if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shutdown, limits).await {
-        close(writer, output, handler, cause, limits, permit).await;
+    if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shutdown, &limits, None).await
+    {
+        close(writer, output, handler, cause, limits.flush_timeout, permit).await;
     }
 }
 
@@ -126,6 +126,7 @@ pub(crate) struct TcpShared {
     /// Protocol name, for the log span of a connection that wakes.
     pub protocol: &'static str,
     pub shutdown: Shutdown,
+    /// `hibernate_after` is `None` here unless `sleepers` is there.
     pub limits: StreamLimits,
     /// Where woken connections get their tasks.
     pub runtime: tokio::runtime::Handle,
@@ -142,14 +143,46 @@ pub(crate) enum TcpSocket {
     Woken(std::net::TcpStream),
 }
 
-/// Runs one plain-TCP connection as [`run_stream`] does, except that after
-/// `limits.hibernate_after` with nothing to do the connection goes to sleep
-/// (`conn::hibernate`) and this task ends; a new one starts when there is something to do.
+/// How long a plain-TCP connection waits with nothing to do before it hibernates. A fresh
+/// connection waits an eighth of its listener's `hibernate_after`; each time input or a
+/// delivery wakes it, the wait doubles, up to `hibernate_after`. A device that connects
+/// and then stays quiet (most of them) gives its task up soon, so a connect storm has few
+/// tasks alive at once (each some 1.3 KB while awake, and the heap keeps what a storm took);
+/// a connection that is woken often soon waits the full `hibernate_after` between sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdleWait {
+    /// How many times the wait has doubled.
+    doublings: u8,
+}
+
+impl IdleWait {
+    const MAX_DOUBLINGS: u8 = 3;
+    /// The wait of a connection that has never slept.
+    pub(crate) const FRESH: Self = Self { doublings: 0 };
+
+    /// The wait, given the listener's `hibernate_after`.
+    pub(crate) fn of(self, hibernate_after: Duration) -> Duration {
+        hibernate_after / (1 << (Self::MAX_DOUBLINGS - self.doublings))
+    }
+
+    /// The wait after a wake-up for `cause`.
+    pub(crate) fn after_wake(self, cause: WakeCause) -> Self {
+        match cause {
+            WakeCause::Input | WakeCause::Doorbell => Self { doublings: (self.doublings + 1).min(Self::MAX_DOUBLINGS) },
+            WakeCause::Deadline | WakeCause::Shutdown => self,
+        }
+    }
+}
+
+/// Runs one plain-TCP connection as [`run_stream`] does, except that after `idle` (see
+/// [`IdleWait`]) with nothing to do the connection goes to sleep (`conn::hibernate`) and
+/// this task ends; a new one starts when there is something to do.
 async fn run_tcp<H: StreamHandler>(
     socket: TcpSocket,
     mut handler: H,
     shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
+    idle: IdleWait,
 ) {
     let socket = match socket {
         TcpSocket::Accepted(socket) => socket,
@@ -164,21 +197,20 @@ async fn run_tcp<H: StreamHandler>(
             }
         },
     };
-    let mut limits = shared.limits;
-    if shared.sleepers.is_none() {
-        limits.hibernate_after = None;
-    }
+    let limits = &shared.limits;
+    let hibernate_after = limits.hibernate_after.map(|after| idle.of(after));
     let (mut reader, mut writer) = socket.into_split();
-    if let Ending::Closed(cause, output) = drive(&mut reader, &mut writer, &mut handler, &shared.shutdown, limits).await
+    if let Ending::Closed(cause, output) =
+        drive(&mut reader, &mut writer, &mut handler, &shared.shutdown, limits, hibernate_after).await
     {
-        return close(writer, output, handler, cause, limits, permit).await;
+        return close(writer, output, handler, cause, limits.flush_timeout, permit).await;
     }
     let Ok(socket) = reader.reunite(writer) else { unreachable!("the halves of one socket") };
     handler.on_hibernate();
     let deadline = handler.next_timeout().map(Instant::into_std);
     let doorbell = handler.doorbell();
     let shutdown = shared.shutdown.clone();
-    let asleep = Asleep { handler, shared, permit };
+    let asleep = Asleep { handler, shared, permit, idle };
     if let Err((e, Asleep { mut handler, .. })) = hibernate::sleep(socket, doorbell, deadline, &shutdown, asleep) {
         tracing::warn!(error = %e, "hibernation_failed");
         handler.on_closed(Instant::now(), CloseCause::Io(e.kind()));
@@ -192,6 +224,7 @@ struct Asleep<H> {
     handler: H,
     shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
+    idle: IdleWait,
 }
 
 impl<H: StreamHandler> Resume for Asleep<H> {
@@ -199,10 +232,10 @@ impl<H: StreamHandler> Resume for Asleep<H> {
         self.shared.sleepers.as_ref()
     }
 
-    fn resume(self, socket: std::net::TcpStream) {
-        let Self { handler, shared, permit } = self;
+    fn resume(self, socket: std::net::TcpStream, cause: WakeCause) {
+        let Self { handler, shared, permit, idle } = self;
         let span = conn_span(shared.protocol, || socket.peer_addr(), handler.client_id());
-        spawn_tcp(TcpSocket::Woken(socket), handler, shared, permit, span);
+        spawn_tcp(TcpSocket::Woken(socket), handler, shared, permit, idle.after_wake(cause), span);
     }
 }
 
@@ -217,10 +250,11 @@ pub(crate) fn spawn_tcp<H: StreamHandler>(
     handler: H,
     shared: Arc<TcpShared>,
     permit: OwnedSemaphorePermit,
+    idle: IdleWait,
     span: tracing::Span,
 ) {
     let runtime = shared.runtime.clone();
-    drop(runtime.spawn(Box::pin(run_tcp(socket, handler, shared, permit).instrument(span))));
+    drop(runtime.spawn(Box::pin(run_tcp(socket, handler, shared, permit, idle).instrument(span))));
 }
 
 /// How [`drive`] stopped.
@@ -231,13 +265,15 @@ enum Ending {
     Idle,
 }
 
-/// The driver's loop: runs the handler until the connection closes or goes idle.
+/// The driver's loop: runs the handler until the connection closes or, with nothing to do
+/// for `hibernate_after`, goes idle.
 async fn drive<R, W, H>(
     reader: &mut R,
     writer: &mut W,
     handler: &mut H,
     shutdown: &Shutdown,
-    limits: StreamLimits,
+    limits: &StreamLimits,
+    hibernate_after: Option<Duration>,
 ) -> Ending
 where
     R: ReadSide,
@@ -279,7 +315,7 @@ where
             }
         }
         let idle = input.is_empty() && output.is_empty() && !needs_flush && !held_input && paused.is_none();
-        let hibernate_at = limits.hibernate_after.filter(|_| idle).map(|after| last_activity + after);
+        let hibernate_at = hibernate_after.filter(|_| idle).map(|after| last_activity + after);
         let deadline =
             [handler.next_timeout(), paused.as_ref().map(|p| p.until), hibernate_at].into_iter().flatten().min();
         let reading_paused = paused.is_some();
@@ -348,7 +384,7 @@ async fn close<W, H>(
     output: BytesMut,
     mut handler: H,
     cause: CloseCause,
-    limits: StreamLimits,
+    flush_timeout: Duration,
     permit: OwnedSemaphorePermit,
 ) where
     W: AsyncWrite + Unpin + Send,
@@ -359,9 +395,9 @@ async fn close<W, H>(
             writer.write_all(&output).await?;
             writer.flush().await
         };
-        let _ = tokio::time::timeout(limits.flush_timeout, flush).await;
+        let _ = tokio::time::timeout(flush_timeout, flush).await;
     }
-    let _ = tokio::time::timeout(limits.flush_timeout, writer.shutdown()).await;
+    let _ = tokio::time::timeout(flush_timeout, writer.shutdown()).await;
     handler.on_closed(Instant::now(), cause);
     drop(permit);
 }
@@ -385,5 +421,28 @@ async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, output: &mut Byte
         writer.flush().await.map(|()| None)
     } else {
         writer.write_buf(output).await.map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_wait_starts_at_an_eighth_and_doubles_with_each_busy_wake_up() {
+        let after = Duration::from_millis(100);
+        let mut idle = IdleWait::FRESH;
+        assert_eq!(idle.of(after), Duration::from_micros(12_500));
+        // A keep-alive check or a shutdown says nothing about traffic.
+        assert_eq!(idle.after_wake(WakeCause::Deadline), idle);
+        assert_eq!(idle.after_wake(WakeCause::Shutdown), idle);
+        idle = idle.after_wake(WakeCause::Input);
+        assert_eq!(idle.of(after), Duration::from_millis(25));
+        idle = idle.after_wake(WakeCause::Doorbell);
+        assert_eq!(idle.of(after), Duration::from_millis(50));
+        for _ in 0..3 {
+            idle = idle.after_wake(WakeCause::Input);
+            assert_eq!(idle.of(after), after, "never above hibernate_after");
+        }
     }
 }
