@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 # mosquitto-clients and libcoap3-bin: third-party clients of the conformance suite;
-# libssl-dev and pkg-config: OpenSSL for DTLS.
-APT_PACKAGES=(mosquitto-clients libcoap3-bin libssl-dev pkg-config)
+# libssl-dev and pkg-config: OpenSSL for DTLS; make: the jemalloc build (the binary's allocator).
+APT_PACKAGES=(mosquitto-clients libcoap3-bin libssl-dev pkg-config make)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

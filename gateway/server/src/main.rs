@@ -19,6 +19,14 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+/// jemalloc rather than glibc's malloc: after a connect storm of 19,000 MQTT clients the
+/// gateway's RSS per idle connection is ~1,075 bytes with it against ~1,160 with glibc
+/// (whose heap keeps the holes of the storm's freed tasks, 128-byte aligned cells among
+/// them, which glibc 2.36 never reuses for the next aligned request), and fan-out to
+/// 1,000 QoS 1 subscribers runs ~10 % faster (PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = cli.config.or_else(|| {
