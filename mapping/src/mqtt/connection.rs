@@ -573,6 +573,7 @@ mod tests {
     fn a_connection_handler_stays_small() {
         let size = size_of::<super::MqttConnection>();
         println!("MqttConnection: {size} bytes");
-        assert!(size <= 272, "MqttConnection is {size} bytes, more than 272");
+        // 256 is an allocator size class (jemalloc's; glibc's chunk is then 272).
+        assert!(size <= 256, "MqttConnection is {size} bytes, more than 256");
     }
 }
