@@ -48,7 +48,7 @@ pub use shared::SharedStrategy;
 pub use topic::{level_count, SubscriptionFilter, Topic, TopicError, TopicFilter, MAX_TOPIC_LEN};
 pub use trie::{SubOptions, SubscriberId, SubscriptionTrie};
 
-use session::{Attachment, Session, SessionState};
+use session::{Attachment, ExpirySecs, Session, SessionState};
 
 /// Bus configuration, built by the server from `mqtt.*` and `retainer.*`.
 #[derive(Debug, Clone)]
@@ -332,7 +332,7 @@ impl Bus {
                     st.generation = generation;
                     st.attachment = Some(Attachment::new(req.doorbell.clone(), now));
                     st.will = req.will.clone().map(Box::new);
-                    st.expiry = req.expiry;
+                    st.expiry = ExpirySecs::new(req.expiry);
                     old.connected.store(true, Ordering::Release);
                     drop(st);
                     Some(old)
@@ -989,7 +989,7 @@ impl SessionHandle {
     /// Replaces the session expiry (MQTT 5 DISCONNECT may change it).
     pub fn set_expiry(&self, expiry: Option<Duration>) {
         if let Some(mut st) = self.state() {
-            st.expiry = expiry;
+            st.expiry = ExpirySecs::new(expiry);
         }
     }
 
@@ -1032,7 +1032,7 @@ impl SessionHandle {
                 }
                 CloseKind::WithWill => st.will.take(),
             };
-            let ends = st.expiry.is_some_and(|e| e.is_zero());
+            let ends = st.expiry.get().is_some_and(|e| e.is_zero());
             let (will_now, will_later) = match will {
                 Some(w) if !ends && !w.delay.is_zero() => {
                     let at = now + w.delay;
@@ -1041,7 +1041,7 @@ impl SessionHandle {
                 }
                 other => (other, None),
             };
-            let expiry = st.expiry;
+            let expiry = st.expiry.get();
             if ends {
                 st.terminated = true;
                 drop(st);
