@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, LazyLock, Once};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -60,14 +60,14 @@ pub(crate) enum WakeCause {
 struct Sleeper<R> {
     socket: TcpStream,
     doorbell: Arc<Doorbell>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     resume: R,
 }
 
 /// [`Sleeper`] without its type parameter.
 trait Sleeping: Send {
     fn doorbell(&self) -> &Arc<Doorbell>;
-    fn deadline(&self) -> Option<Instant>;
+    fn deadline(&self) -> Deadline;
     fn wake(self: Box<Self>, cause: WakeCause);
 }
 
@@ -76,7 +76,7 @@ impl<R: Resume> Sleeping for Sleeper<R> {
         &self.doorbell
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    fn deadline(&self) -> Deadline {
         self.deadline
     }
 
@@ -91,53 +91,101 @@ impl<R: Resume> Sleeping for Sleeper<R> {
     }
 }
 
+/// A sleeper's deadline as nanoseconds since the first one was taken (`u64::MAX`: none):
+/// 8 bytes in every sleeper and in every entry of the deadline set, not an `Instant`'s 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline(u64);
+
+impl Deadline {
+    const NONE: Self = Self(u64::MAX);
+
+    fn epoch() -> Instant {
+        static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+        *EPOCH
+    }
+
+    fn new(at: Option<Instant>) -> Self {
+        at.map_or(Self::NONE, |at| {
+            let nanos = at.saturating_duration_since(Self::epoch()).as_nanos();
+            Self(u64::try_from(nanos).unwrap_or(u64::MAX - 1).min(u64::MAX - 1))
+        })
+    }
+
+    fn at(self) -> Option<Instant> {
+        (self != Self::NONE).then(|| Self::epoch() + Duration::from_nanos(self.0))
+    }
+}
+
 struct Slot {
     /// Tells a late waker of an earlier sleeper in this slot from one of the current sleeper.
     generation: u32,
     sleeper: Option<Box<dyn Sleeping>>,
 }
 
+/// Slots per chunk of the table.
+const CHUNK: usize = 1024;
+
 struct Slots {
-    slots: Vec<Slot>,
+    /// The table, in chunks of [`CHUNK`] slots: it grows without moving what it holds, and
+    /// without the spare half (and the freed old copies) of a doubling `Vec`.
+    chunks: Vec<Vec<Slot>>,
+    /// Slots in the table.
+    len: u32,
     vacant: Vec<u32>,
     /// Sleepers with a deadline, earliest first.
-    deadlines: BTreeSet<(Instant, u32)>,
+    deadlines: BTreeSet<(Deadline, u32)>,
 }
 
-static SLOTS: Mutex<Slots> = Mutex::new(Slots { slots: Vec::new(), vacant: Vec::new(), deadlines: BTreeSet::new() });
+static SLOTS: Mutex<Slots> =
+    Mutex::new(Slots { chunks: Vec::new(), len: 0, vacant: Vec::new(), deadlines: BTreeSet::new() });
 
 /// Rung when a sleeper's deadline is earlier than the deadline thread waits for.
 static DEADLINE_CHANGED: Condvar = Condvar::new();
 
 impl Slots {
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Slot> {
+        let slot = slot as usize;
+        self.chunks.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
+    }
+
     /// The slot (and its generation) the next [`Slots::insert`] fills.
-    fn next(&self) -> (u32, u32) {
+    fn next(&mut self) -> (u32, u32) {
         match self.vacant.last() {
-            Some(&slot) => (slot, self.slots[slot as usize].generation),
-            None => (self.slots.len() as u32, 0),
+            Some(&slot) => (slot, self.get_mut(slot).map_or(0, |e| e.generation)),
+            None => (self.len, 0),
         }
     }
 
     fn insert(&mut self, slot: u32, sleeper: Box<dyn Sleeping>) {
         debug_assert_eq!(slot, self.next().0);
-        if let Some(at) = sleeper.deadline() {
-            self.deadlines.insert((at, slot));
+        let deadline = sleeper.deadline();
+        if deadline != Deadline::NONE {
+            self.deadlines.insert((deadline, slot));
         }
         if self.vacant.pop().is_some() {
-            self.slots[slot as usize].sleeper = Some(sleeper);
+            if let Some(entry) = self.get_mut(slot) {
+                entry.sleeper = Some(sleeper);
+            }
         } else {
-            self.slots.push(Slot { generation: 0, sleeper: Some(sleeper) });
+            if self.chunks.len() * CHUNK == self.len as usize {
+                self.chunks.push(Vec::with_capacity(CHUNK));
+            }
+            if let Some(chunk) = self.chunks.last_mut() {
+                chunk.push(Slot { generation: 0, sleeper: Some(sleeper) });
+            }
+            self.len += 1;
         }
     }
 
     /// Empties `slot` if it holds a sleeper for which `is_ours` holds.
     fn take_if(&mut self, slot: u32, is_ours: impl FnOnce(&Slot) -> bool) -> Option<Box<dyn Sleeping>> {
-        let entry = self.slots.get_mut(slot as usize).filter(|e| e.sleeper.is_some() && is_ours(e))?;
+        let entry = self.get_mut(slot).filter(|e| e.sleeper.is_some() && is_ours(e))?;
         let sleeper = entry.sleeper.take()?;
         entry.generation = entry.generation.wrapping_add(1);
         self.vacant.push(slot);
-        if let Some(at) = sleeper.deadline() {
-            self.deadlines.remove(&(at, slot));
+        let deadline = sleeper.deadline();
+        if deadline != Deadline::NONE {
+            self.deadlines.remove(&(deadline, slot));
         }
         sleeper.doorbell().set_sleeping(None);
         Some(sleeper)
@@ -239,6 +287,7 @@ pub(crate) fn sleep<R: Resume>(
         }
         None => Err(io::Error::other("no epoll set for sleepers")),
     };
+    let deadline = Deadline::new(deadline);
     slots.insert(slot, Box::new(Sleeper { socket, doorbell: doorbell.clone(), deadline, resume }));
     doorbell.set_sleeping(Some(slot));
     let earliest = slots.deadlines.first().is_some_and(|&(_, first)| first == slot);
@@ -274,7 +323,7 @@ pub(crate) fn wake(slot: u32, doorbell: &Doorbell) {
 pub fn wake_all() {
     let sleepers: Vec<Box<dyn Sleeping>> = {
         let mut slots = SLOTS.lock();
-        (0..slots.slots.len() as u32).filter_map(|slot| slots.take_if(slot, |_| true)).collect()
+        (0..slots.len).filter_map(|slot| slots.take_if(slot, |_| true)).collect()
     };
     sleepers.into_iter().for_each(|s| s.wake(WakeCause::Shutdown));
 }
@@ -282,7 +331,7 @@ pub fn wake_all() {
 /// How many connections sleep right now.
 pub fn sleeping() -> usize {
     let slots = SLOTS.lock();
-    slots.slots.len() - slots.vacant.len()
+    slots.len as usize - slots.vacant.len()
 }
 
 fn start_deadline_thread() {
@@ -301,7 +350,7 @@ fn start_deadline_thread() {
 fn wake_at_deadlines() {
     let mut slots = SLOTS.lock();
     loop {
-        let now = Instant::now();
+        let now = Deadline::new(Some(Instant::now()));
         let mut due = Vec::new();
         while let Some(&(_, slot)) = slots.deadlines.first().filter(|&&(at, _)| at <= now) {
             due.extend(slots.take_if(slot, |_| true));
@@ -312,11 +361,75 @@ fn wake_at_deadlines() {
             slots = SLOTS.lock();
             continue;
         }
-        match slots.deadlines.first() {
-            Some(&(at, _)) => {
+        match slots.deadlines.first().and_then(|&(at, _)| at.at()) {
+            Some(at) => {
                 DEADLINE_CHANGED.wait_until(&mut slots, at);
             }
             None => DEADLINE_CHANGED.wait(&mut slots),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sleeper that only has a doorbell and a deadline.
+    struct Dummy(Arc<Doorbell>, Deadline);
+
+    impl Sleeping for Dummy {
+        fn doorbell(&self) -> &Arc<Doorbell> {
+            &self.0
+        }
+
+        fn deadline(&self) -> Deadline {
+            self.1
+        }
+
+        fn wake(self: Box<Self>, _: WakeCause) {}
+    }
+
+    fn empty() -> Slots {
+        Slots { chunks: Vec::new(), len: 0, vacant: Vec::new(), deadlines: BTreeSet::new() }
+    }
+
+    #[test]
+    fn the_slot_table_grows_by_chunks_and_reuses_vacant_slots_with_a_new_generation() {
+        let mut slots = empty();
+        let soon = Instant::now() + Duration::from_secs(1);
+        let count = 2 * CHUNK as u32 + 5;
+        for n in 0..count {
+            let (slot, generation) = slots.next();
+            assert_eq!((slot, generation), (n, 0));
+            let deadline = Deadline::new((n % 2 == 0).then(|| soon + Duration::from_millis(u64::from(n))));
+            slots.insert(slot, Box::new(Dummy(Arc::new(Doorbell::new()), deadline)));
+        }
+        assert_eq!(slots.chunks.len(), 3);
+        assert!(slots.chunks.iter().all(|chunk| chunk.capacity() == CHUNK), "no chunk ever moved");
+        assert_eq!(slots.deadlines.len(), CHUNK + 3);
+        assert_eq!(slots.deadlines.first().map(|&(_, slot)| slot), Some(0));
+
+        // Taken across a chunk boundary: the slot is vacant, its deadline gone.
+        let taken = CHUNK as u32;
+        assert!(slots.take_if(taken, |e| e.generation == 1).is_none(), "not that generation");
+        assert!(slots.take_if(taken, |e| e.generation == 0).is_some());
+        assert!(slots.take_if(taken, |_| true).is_none(), "already empty");
+        assert_eq!(slots.deadlines.len(), CHUNK + 2);
+        assert!(slots.take_if(count, |_| true).is_none(), "beyond the table");
+
+        // Filled again, with the next generation.
+        assert_eq!(slots.next(), (taken, 1));
+        slots.insert(taken, Box::new(Dummy(Arc::new(Doorbell::new()), Deadline::NONE)));
+        assert_eq!(slots.next(), (count, 0));
+        assert_eq!(slots.len, count);
+    }
+
+    #[test]
+    fn a_deadline_keeps_nanoseconds_and_none() {
+        assert_eq!(Deadline::new(None), Deadline::NONE);
+        assert_eq!(Deadline::NONE.at(), None);
+        let at = Instant::now() + Duration::from_millis(1500);
+        assert_eq!(Deadline::new(Some(at)).at(), Some(at));
+        assert!(Deadline::new(Some(at)) < Deadline::new(Some(at + Duration::from_nanos(1))));
     }
 }
