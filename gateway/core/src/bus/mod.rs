@@ -17,6 +17,7 @@ mod lazy_deque;
 mod message;
 mod metrics;
 mod queue;
+mod registry;
 mod retain;
 mod session;
 mod shared;
@@ -25,7 +26,7 @@ mod trie;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use shared::SharedStrategy;
 pub use topic::{level_count, SubscriptionFilter, Topic, TopicError, TopicFilter, MAX_TOPIC_LEN};
 pub use trie::{SubOptions, SubscriberId, SubscriptionTrie};
 
+use registry::SessionRegistry;
 use session::{Attachment, ExpirySecs, Session, SessionState};
 
 /// Bus configuration, built by the server from `mqtt.*` and `retainer.*`.
@@ -169,7 +171,7 @@ struct BusInner {
     config: BusConfig,
     router: RwLock<RouterState>,
     retained: Option<RwLock<RetainedStore>>,
-    registry: Mutex<HashMap<ClientId, Arc<Session>>>,
+    registry: Mutex<SessionRegistry>,
     timers: Mutex<BinaryHeap<Reverse<(Instant, Timer)>>>,
     timers_changed: Notify,
     generation: AtomicU64,
@@ -223,7 +225,7 @@ impl Bus {
                     free_ids: Vec::new(),
                 }),
                 retained,
-                registry: Mutex::new(HashMap::new()),
+                registry: Mutex::new(SessionRegistry::default()),
                 timers: Mutex::new(BinaryHeap::new()),
                 timers_changed: Notify::new(),
                 generation: AtomicU64::new(1),
@@ -268,7 +270,7 @@ impl Bus {
 
     /// Number of sessions a connection is attached to.
     pub fn connection_count(&self) -> usize {
-        self.inner.registry.lock().values().filter(|s| s.connected.load(Ordering::Relaxed)).count()
+        self.inner.registry.lock().iter().filter(|s| s.connected.load(Ordering::Relaxed)).count()
     }
 
     /// Number of subscriptions.
@@ -355,7 +357,7 @@ impl Bus {
                 }
                 session.connected.store(true, Ordering::Release);
                 self.inner.router.write().sessions[id as usize] = Some(session.clone());
-                registry.insert(req.client_id.clone(), session.clone());
+                registry.insert(session.clone());
                 Metrics::inc(&self.inner.metrics.sessions_created);
                 (session, false)
             }
