@@ -201,6 +201,9 @@ fn wake_if(slot: u32, cause: WakeCause, is_ours: impl FnOnce(&Slot) -> bool) {
     }
 }
 
+// A token packs a slot and its generation.
+const _: () = assert!(usize::BITS >= 64, "epoll tokens of 64 bits");
+
 /// A sleeper's token in its listener's epoll set: its slot and the slot's generation.
 fn token(slot: u32, generation: u32) -> Token {
     Token(((generation as usize) << 32) | slot as usize)
