@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Once};
 use std::time::{Duration, Instant};
 
@@ -218,6 +219,8 @@ fn wake_token(Token(token): Token) {
 /// The epoll set in which the sockets of one listener's sleeping connections wait for input.
 pub(crate) struct SleeperPoll {
     registry: mio::Registry,
+    /// Set if the task draining the set stopped on an error: input would wake no sleeper.
+    failed: Arc<AtomicBool>,
 }
 
 impl SleeperPoll {
@@ -230,13 +233,26 @@ impl SleeperPoll {
         // always answers `as_raw_fd` with it.
         #[allow(unsafe_code)]
         let poll = unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) }?;
+        let failed = Arc::new(AtomicBool::new(false));
+        let failed_in_task = failed.clone();
         tokio::spawn(async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
-                e = wake_readable(poll) => tracing::error!(error = %e, "hibernation_poll_failed"),
+                e = wake_readable(poll) => {
+                    // The listener's connections stay awake from now on; those asleep are
+                    // woken (with every other listener's, which go back to sleep).
+                    tracing::error!(error = %e, "hibernation_poll_failed");
+                    failed_in_task.store(true, Ordering::Release);
+                    wake_all();
+                }
             }
         });
-        Ok(Self { registry })
+        Ok(Self { registry, failed })
+    }
+
+    /// Whether connections can sleep here: the task draining the set has not failed.
+    pub(crate) fn is_working(&self) -> bool {
+        !self.failed.load(Ordering::Acquire)
     }
 }
 
@@ -301,7 +317,7 @@ pub(crate) fn sleep<R: Resume>(
     }
     if let Err(e) = registered {
         // Awake again at once; it tries to sleep after the next `hibernate_after`.
-        tracing::warn!(error = %e, "hibernation_failed");
+        tracing::warn!(error = %e, "hibernation_register_failed");
         wake_if(slot, WakeCause::Shutdown, |e| e.generation == generation);
     } else if shutdown.is_cancelled() {
         // The listener's `wake_all` may have run before this sleeper was in.

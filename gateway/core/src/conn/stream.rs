@@ -198,7 +198,8 @@ async fn run_tcp<H: StreamHandler>(
         },
     };
     let limits = &shared.limits;
-    let hibernate_after = limits.hibernate_after.map(|after| idle.of(after));
+    let can_sleep = shared.sleepers.as_ref().is_some_and(SleeperPoll::is_working);
+    let hibernate_after = limits.hibernate_after.filter(|_| can_sleep).map(|after| idle.of(after));
     let (mut reader, mut writer) = socket.into_split();
     if let Ending::Closed(cause, output) =
         drive(&mut reader, &mut writer, &mut handler, &shared.shutdown, limits, hibernate_after).await
