@@ -236,6 +236,24 @@ async fn stream_driver_runs_input_doorbell_timer_and_close() {
     wait_for(|| closed.lock().as_slice() == [CloseCause::Handler]).await;
 }
 
+/// The driver moves its timer only earlier (moving it later would re-register the timer on
+/// every wake-up of a busy connection): a deadline the handler moves later is still met, once,
+/// and not before its new time.
+#[tokio::test]
+async fn a_deadline_moved_later_is_met_once_at_its_new_time() {
+    let (addr, _shutdown, _closed) = start_lines(10).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    let start = Instant::now();
+    s.write_all(b"later\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    s.write_all(b"later\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "timer");
+    assert!(start.elapsed() >= Duration::from_millis(80), "the second deadline, 30 + 50 ms after the start");
+    s.write_all(b"after\n").await.unwrap();
+    assert_eq!(read_line(&mut s, &mut buf).await, "AFTER", "no second timer line");
+}
+
 /// The one test of this binary whose connections hibernate: `hibernate::sleeping()` counts
 /// the whole process's sleepers.
 #[tokio::test]

@@ -321,7 +321,10 @@ where
             [handler.next_timeout(), paused.as_ref().map(|p| p.until), hibernate_at].into_iter().flatten().min();
         let reading_paused = paused.is_some();
         let drained = paused.and_then(|p| p.drained);
-        if let Some(at) = deadline.filter(|at| timer_at != Some(*at)) {
+        // The timer is only ever moved earlier: the idle deadline moves later with every
+        // wake-up of a busy connection, and moving the timer re-registers its entry under the
+        // timer wheel's lock. Armed too early, it fires, finds nothing due and is armed again.
+        if let Some(at) = deadline.filter(|at| !matches!(timer_at, Some(armed) if armed <= *at)) {
             timer.as_mut().reset(at);
             timer_at = Some(at);
         }
@@ -355,7 +358,13 @@ where
                 flow = handler.on_doorbell(Instant::now(), &mut output);
             }
             () = &mut timer, if deadline.is_some() => {
+                timer_at = None;
                 let now = Instant::now();
+                if deadline.is_some_and(|at| at > now) {
+                    // Armed for a deadline that has since moved: nothing is due, and this
+                    // wake-up is no activity.
+                    continue;
+                }
                 let handler_due = handler.next_timeout().is_some_and(|at| at <= now);
                 if hibernate_at.is_some_and(|at| at <= now) && !handler_due {
                     return Ending::Idle;
