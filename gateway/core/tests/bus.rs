@@ -161,6 +161,58 @@ async fn inflight_window_holds_back_qos1_until_acked() {
     assert_eq!(out.len(), 1);
 }
 
+/// Whether the doorbell has a ring waiting (consumes it).
+fn was_rung(bell: &Doorbell) -> bool {
+    let rung = std::pin::pin!(bell.rung());
+    futures_poll_once(rung).is_ready()
+}
+
+/// A publish that finds the subscriber's window full rings nobody: the connection has nothing
+/// to send until an acknowledgement, after which it takes anyway. A free slot, or a message
+/// that needs none (QoS 0), rings again.
+#[tokio::test]
+async fn a_publish_to_a_full_window_rings_nobody() {
+    let bus = Bus::new(BusConfig::default());
+    let (s, bell) = open(&bus, "s", true, Some(Duration::ZERO));
+    sub(&s.handle, "t", QoS::AtLeastOnce, None);
+    was_rung(&bell);
+    for p in ["1", "2"] {
+        bus.publish(msg("t", p, QoS::AtLeastOnce), Instant::now()).unwrap();
+    }
+    assert!(was_rung(&bell));
+    let mut out = Vec::new();
+    s.handle.take_outbound(Instant::now(), 2, 100, &mut out);
+    let Outbound::Publish { packet_id: Some(first), .. } = out[0] else { panic!() };
+    bus.publish(msg("t", "3", QoS::AtLeastOnce), Instant::now()).unwrap();
+    assert!(!was_rung(&bell), "window full: nothing to send");
+    assert_eq!(s.handle.complete_all(&[first]), 1);
+    bus.publish(msg("t", "4", QoS::AtLeastOnce), Instant::now()).unwrap();
+    assert!(was_rung(&bell), "a slot is free");
+    out.clear();
+    s.handle.take_outbound(Instant::now(), 2, 100, &mut out);
+    assert_eq!(out.len(), 1, "3 fills the window, 4 waits");
+    bus.publish(msg("t", "5", QoS::AtLeastOnce), Instant::now()).unwrap();
+    assert!(!was_rung(&bell));
+    let Outbound::Publish { packet_id: Some(second), .. } = out[0] else { panic!() };
+    assert!(s.handle.complete(second), "a single acknowledgement rings by itself");
+    assert!(was_rung(&bell));
+    out.clear();
+    s.handle.take_outbound(Instant::now(), 2, 100, &mut out);
+    assert_eq!(out.len(), 1, "4 fills the window, 5 waits");
+    // A full window and an empty queue: a QoS 0 message needs no slot.
+    let (q, q_bell) = open(&bus, "q", true, Some(Duration::ZERO));
+    sub(&q.handle, "u", QoS::AtLeastOnce, None);
+    for p in ["a", "b"] {
+        bus.publish(msg("u", p, QoS::AtLeastOnce), Instant::now()).unwrap();
+    }
+    out.clear();
+    q.handle.take_outbound(Instant::now(), 2, 100, &mut out);
+    assert_eq!(out.len(), 2);
+    was_rung(&q_bell);
+    bus.publish(msg("u", "c", QoS::AtMostOnce), Instant::now()).unwrap();
+    assert!(was_rung(&q_bell), "QoS 0 needs no slot");
+}
+
 fn will(topic: &str, delay: u64) -> Will {
     Will { message: msg(topic, "gone", QoS::AtMostOnce), delay: Duration::from_secs(delay), message_expiry: None }
 }

@@ -50,7 +50,7 @@ pub use topic::{level_count, SubscriptionFilter, Topic, TopicError, TopicFilter,
 pub use trie::{SubOptions, SubscriberId, SubscriptionTrie};
 
 use registry::SessionRegistry;
-use session::{Attachment, ExpirySecs, Session, SessionState};
+use session::{ExpirySecs, Session, SessionState};
 
 /// Bus configuration, built by the server from `mqtt.*` and `retainer.*`.
 #[derive(Debug, Clone)]
@@ -332,7 +332,7 @@ impl Bus {
                     None
                 } else {
                     st.generation = generation;
-                    st.attachment = Some(Attachment::new(req.doorbell.clone(), now));
+                    st.attach(req.doorbell.clone(), now);
                     st.will = req.will.clone().map(Box::new);
                     st.expiry = ExpirySecs::new(req.expiry);
                     old.connected.store(true, Ordering::Release);
@@ -352,7 +352,7 @@ impl Bus {
                 let session = Arc::new(Session::new(req.client_id.clone(), id, generation, req.expiry));
                 {
                     let mut st = session.state.lock();
-                    st.attachment = Some(Attachment::new(req.doorbell.clone(), now));
+                    st.attach(req.doorbell.clone(), now);
                     st.will = req.will.map(Box::new);
                 }
                 session.connected.store(true, Ordering::Release);
@@ -567,7 +567,8 @@ impl Bus {
                 session.congested.store(congested, Ordering::Relaxed);
             }
             let congested = congested.then(|| st.drain.get_or_insert_with(Arc::default).clone());
-            (st.attachment.as_ref().map(|a| a.doorbell.clone()), congested)
+            let doorbell = st.attachment.as_ref().filter(|_| st.wants_ring()).map(|a| a.doorbell.clone());
+            (doorbell, congested)
         };
         if !dropped.is_empty() {
             Metrics::add(&metrics.delivery_dropped_queue_full, dropped.len() as u64);

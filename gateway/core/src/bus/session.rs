@@ -188,6 +188,10 @@ pub(crate) struct SessionState {
     pub(crate) will: Option<Box<Will>>,
     /// Set once the session has ended, so late operations become no-ops.
     pub(crate) terminated: bool,
+    /// The inflight window was full when the attached connection last took deliveries, and
+    /// nothing has completed since: a new delivery needing a slot gives it nothing to do
+    /// until an acknowledgement, after which it takes anyway ([`Self::wants_ring`]).
+    window_full: bool,
     /// Created the first time the mqueue congests; publishers paused by it wait on it.
     pub(crate) drain: Option<Arc<DrainSignal>>,
 }
@@ -248,6 +252,7 @@ impl Session {
                 expiry: ExpirySecs::new(expiry),
                 will: None,
                 terminated: false,
+                window_full: false,
                 drain: None,
             }),
         }
@@ -324,7 +329,24 @@ impl SessionState {
                 Sent::Stop => break,
             }
         }
+        self.window_full = self.inflight.len() >= window;
         (taken, expired)
+    }
+
+    /// Whether ringing the attached connection's doorbell could make it send something: a
+    /// publisher skips the ring (a task wake-up, and for a sleeper its socket back into the
+    /// reactor) when the next delivery waits for a slot of a window that was full. The
+    /// acknowledgement freeing a slot is followed by a take (`SessionHandle::complete_all`'s
+    /// caller) or a ring (`SessionHandle::complete`).
+    pub(crate) fn wants_ring(&self) -> bool {
+        let head = self.retained_backlog.front().or_else(|| self.mqueue.front());
+        !self.window_full || head.is_some_and(|d| d.qos == QoS::AtMostOnce)
+    }
+
+    /// Attaches a connection, whose window is not known to be full.
+    pub(crate) fn attach(&mut self, doorbell: Arc<Doorbell>, now: Instant) {
+        self.attachment = Some(Attachment::new(doorbell, now));
+        self.window_full = false;
     }
 
     /// Whether `take_outbound` would produce something now.
@@ -358,6 +380,7 @@ impl SessionState {
     /// PUBACK or PUBCOMP: the exchange is over.
     pub(crate) fn complete(&mut self, packet_id: NonZeroU16) -> Option<Delivery> {
         let i = self.inflight.iter().position(|e| e.packet_id == packet_id)?;
+        self.window_full = false;
         self.inflight.remove(i).map(|e| e.delivery)
     }
 
