@@ -474,6 +474,7 @@ impl StreamHandler for MqttConnection {
         self.flush_publishes(&mut batch, now);
         self.pump(now);
         self.channel.take_transmit(out);
+        self.channel.shrink_to_fit();
         if flow == Flow::Close {
             return flow;
         }

@@ -114,7 +114,7 @@ pub(crate) fn publish_for_delivery<'a>(
         dup,
         qos: qos_from_bus(delivery.qos),
         retain: delivery.retain,
-        topic: delivery.message.topic.as_str(),
+        topic: delivery.message.topic.as_bytes(),
         packet_id,
         properties,
         payload: &delivery.message.payload,
@@ -166,7 +166,7 @@ mod tests {
         let mut expected = (*publish.properties).clone();
         expected.subscription_identifiers = vec![3];
         assert_eq!(out.properties, &expected);
-        assert_eq!(out.topic, publish.topic.as_str());
+        assert_eq!(out.topic, publish.topic.as_bytes().as_ref());
         assert_eq!(out.payload, &publish.payload[..]);
         // Zero copy: the payload is the same buffer.
         assert_eq!(out.payload.as_ptr(), publish.payload.as_ptr());

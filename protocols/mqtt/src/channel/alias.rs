@@ -54,8 +54,8 @@ pub(super) struct OutboundAliases {
 
 impl OutboundAliases {
     /// The alias already given to `topic`.
-    pub(super) fn get(&self, topic: &str) -> Option<u16> {
-        self.map.get(topic.as_bytes()).copied()
+    pub(super) fn get(&self, topic: &[u8]) -> Option<u16> {
+        self.map.get(topic).copied()
     }
 
     /// The alias a new topic would get, if any is left below `max` [MQTT-3.1.2-26].

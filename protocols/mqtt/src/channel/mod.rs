@@ -342,18 +342,16 @@ impl Channel {
         }
     }
 
-    /// The next event, if any.
+    /// The next event, if any. The event buffer is kept: a read of many packets handled one
+    /// at a time would otherwise allocate it again for each; [`Channel::shrink_to_fit`] gives
+    /// it back once the read is done.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > 0 {
-            // An idle connection keeps no event buffer (most connections are idle most of
-            // the time).
-            self.events = VecDeque::new();
-        }
-        event
+        self.events.pop_front()
     }
 
-    /// Gives back buffer capacity beyond what is pending (after a burst, before idling).
+    /// Gives back buffer capacity beyond what is pending (after a read, before idling): an
+    /// idle connection keeps no event or transmit buffer, and most connections are idle most
+    /// of the time.
     pub fn shrink_to_fit(&mut self) {
         self.events.shrink_to_fit();
         if self.tx.is_empty() {

@@ -3,7 +3,12 @@
 
 use std::num::NonZeroU16;
 
+use bytes::Bytes;
+
 use super::{Channel, Event, SendError, State};
+
+/// Bytes reserved for the transmit buffer when a PUBLISH is the first thing written into it.
+const FIRST_TRANSMIT_RESERVE: usize = 4096;
 use crate::codec::{reason, MqttString, Packet, ProtocolVersion, PubAck, Publish, PublishRef, QoS};
 
 impl Channel {
@@ -139,7 +144,7 @@ impl Channel {
             let aliases = &mut self.aliases.get_or_insert_with(Box::default).outbound;
             if let Some(alias) = aliases.get(topic) {
                 properties.topic_alias = Some(alias);
-                topic = "";
+                topic = b"";
             } else if let Some(alias) = aliases.next_free(max) {
                 properties.topic_alias = Some(alias);
                 new_alias = Some(alias);
@@ -148,7 +153,8 @@ impl Channel {
         self.send_encoded(&PublishRef { topic, properties: &properties, ..publish })?;
         if let Some(alias) = new_alias {
             let aliases = &mut self.aliases.get_or_insert_with(Box::default).outbound;
-            aliases.insert(MqttString::from(publish.topic.to_owned()), alias);
+            // A PublishRef's topic is valid UTF-8 (see its field).
+            aliases.insert(MqttString::from_trusted(Bytes::copy_from_slice(publish.topic)), alias);
         }
         Ok(())
     }
@@ -156,6 +162,11 @@ impl Channel {
     /// Encodes a PUBLISH into the output, unless it is above the client's Maximum Packet
     /// Size or cannot be encoded (e.g. a topic over 65535 bytes): then nothing is written.
     fn send_encoded(&mut self, publish: &PublishRef<'_>) -> Result<(), SendError> {
+        if self.tx.capacity() == 0 {
+            // Deliveries come in bursts (a window's worth per wake-up): start at a page rather
+            // than growing through 128, 256, ... bytes, copying each time.
+            self.tx.reserve(FIRST_TRANSMIT_RESERVE);
+        }
         let mark = self.tx.len();
         let encoded = self.codec.encode_publish(publish, &mut self.tx);
         if encoded.is_err() || (self.tx.len() - mark) as u64 > u64::from(self.client.max_packet_size) {

@@ -31,8 +31,10 @@ pub struct PublishRef<'a> {
     pub qos: QoS,
     /// RETAIN flag.
     pub retain: bool,
-    /// Topic Name; empty in 5.0 when a Topic Alias stands for it.
-    pub topic: &'a str,
+    /// Topic Name, valid UTF-8 (a decoded or bus topic); empty in 5.0 when a Topic Alias
+    /// stands for it. Bytes, so encoding a bus topic for every subscriber does not validate
+    /// it again each time.
+    pub topic: &'a [u8],
     /// Packet Identifier: `Some` exactly when `qos > 0`.
     pub packet_id: Option<NonZeroU16>,
     /// 5.0 properties (ignored for older versions).
@@ -48,7 +50,7 @@ impl Publish {
             dup: self.dup,
             qos: self.qos,
             retain: self.retain,
-            topic: self.topic.as_str(),
+            topic: self.topic.as_bytes(),
             packet_id: self.packet_id,
             properties: &self.properties,
             payload: &self.payload,
@@ -68,7 +70,7 @@ pub(crate) fn flags(p: &PublishRef<'_>) -> u8 {
 }
 
 pub(crate) fn encode<S: Sink>(p: &PublishRef<'_>, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
-    s.put_binary(p.topic.as_bytes())?;
+    s.put_binary(p.topic)?;
     match (p.qos, p.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) => s.put_u16(id.get()),
