@@ -233,7 +233,7 @@ fn open_with_will(bus: &Bus, id: &str, clean: bool, expiry: u64, w: Will) -> Ope
 #[tokio::test(start_paused = true)]
 async fn will_delay_and_session_expiry_run_on_the_timer() {
     let bus = Bus::new(BusConfig::default());
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    let shutdown = gw_core::shutdown::Shutdown::new();
     tokio::spawn(bus.clone().run_timers(shutdown.clone().cancelled_owned()));
     let (watcher, _) = open(&bus, "w", true, Some(Duration::ZERO));
     sub(&watcher.handle, "will/#", QoS::AtMostOnce, None);
