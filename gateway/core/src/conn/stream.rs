@@ -284,6 +284,7 @@ where
     let doorbell = handler.doorbell();
     let mut input = BytesMut::new();
     let mut output = BytesMut::new();
+    // Output written but not yet flushed (set while any is buffered here too).
     let mut needs_flush = false;
     // Set when the handler paused reading with complete frames still in `input`: they are
     // handed back as soon as the pause is over, whatever woke the loop (no new bytes may come,
@@ -329,6 +330,9 @@ where
             timer_at = Some(at);
         }
         let congested = output.len() >= limits.write_high_watermark;
+        // Set before the write starts, so a write cancelled between its last bytes and the
+        // flush still flushes on a later turn.
+        needs_flush |= !output.is_empty();
         let mut flow = Flow::Continue;
         tokio::select! {
             biased;
@@ -336,10 +340,10 @@ where
                 handler.on_shutdown(Instant::now(), &mut output);
                 break CloseCause::Shutdown;
             }
-            written = write_or_flush(writer, &mut output), if !output.is_empty() || needs_flush => match written {
-                Ok(Some(0)) => break CloseCause::Io(io::ErrorKind::WriteZero),
-                Ok(Some(_)) => needs_flush = true,
-                Ok(None) => needs_flush = false,
+            written = write_and_flush(writer, &mut output), if needs_flush => match written {
+                Ok(Written::Nothing) => break CloseCause::Io(io::ErrorKind::WriteZero),
+                Ok(Written::Some) => {}
+                Ok(Written::AllFlushed) => needs_flush = false,
                 Err(e) => break CloseCause::Io(e.kind()),
             },
             read = reader.read_into(&mut input, limits.read_chunk), if !congested && !reading_paused => match read {
@@ -424,14 +428,31 @@ async fn wait_drained(signal: Option<&DrainSignal>) {
     }
 }
 
-/// Writes some of `output`, or flushes once it is all written (a WebSocket sink buffers
-/// messages until flushed). Cancel-safe: `write_buf` advances only what was written.
-async fn write_or_flush<W: AsyncWrite + Unpin>(writer: &mut W, output: &mut BytesMut) -> io::Result<Option<usize>> {
-    if output.is_empty() {
-        writer.flush().await.map(|()| None)
-    } else {
-        writer.write_buf(output).await.map(Some)
+/// What one turn of [`write_and_flush`] did.
+enum Written {
+    /// The writer accepted no byte.
+    Nothing,
+    /// Some of the output was written; the rest waits for the socket.
+    Some,
+    /// All of it was written and flushed.
+    AllFlushed,
+}
+
+/// Writes some of `output` and, once it is all written, flushes (a WebSocket sink buffers
+/// messages until flushed; a socket's flush does nothing, so a burst costs the driver loop
+/// one turn rather than one to write and one to flush). Cancel-safe: `write_buf` advances
+/// only what was written, and the caller flushes on a later turn if the flush was cut short.
+async fn write_and_flush<W: AsyncWrite + Unpin>(writer: &mut W, output: &mut BytesMut) -> io::Result<Written> {
+    if !output.is_empty() {
+        if writer.write_buf(output).await? == 0 {
+            return Ok(Written::Nothing);
+        }
+        if !output.is_empty() {
+            return Ok(Written::Some);
+        }
     }
+    writer.flush().await?;
+    Ok(Written::AllFlushed)
 }
 
 #[cfg(test)]
