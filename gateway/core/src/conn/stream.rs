@@ -278,9 +278,12 @@ struct IdleCheck {
 
 impl IdleCheck {
     const MAX_BACKOFF: u8 = 3;
+    /// `hibernate_after` is taken as at most this, so that adding 8 times it to an instant
+    /// cannot overflow (a configured "100000y" would otherwise panic the connection's task).
+    const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
     fn new(after: Duration) -> Self {
-        Self { after, backoff: 0, not_before: None }
+        Self { after: after.min(Self::LONGEST), backoff: 0, not_before: None }
     }
 
     /// When to check, the last activity being at `last_activity`.
@@ -539,5 +542,16 @@ mod tests {
         }
         // Activity after the pushed-back check still counts in full.
         assert_eq!(check.due(now + ms(900)), now + ms(900) + after);
+    }
+
+    #[test]
+    fn an_enormous_hibernate_after_does_not_overflow_the_idle_check() {
+        let start = Instant::now();
+        let mut check = IdleCheck::new(Duration::MAX);
+        assert_eq!(check.due(start), start + IdleCheck::LONGEST);
+        for _ in 0..5 {
+            check.fired_early(start);
+        }
+        assert_eq!(check.due(start), start + IdleCheck::LONGEST * 8);
     }
 }
